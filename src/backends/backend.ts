@@ -1,0 +1,68 @@
+// The storage interface every backend implements (local now, S3 later).
+// Paths given here are already validated by src/paths (relative, normalised, "" = root).
+// Staging keys are chosen by the caller (newStagingKey) so that a command can journal
+// the key before it starts the I/O; crash recovery uses them to roll forward or back.
+import type { Readable } from 'node:stream';
+
+export type BackendKind = 'local' | 's3';
+
+export interface EntryStat {
+  kind: 'file' | 'directory';
+  sizeBytes: number;
+  mtimeMs: number;
+}
+
+export interface StagedContent {
+  key: string;
+  sizeBytes: number;
+  /** lowercase hex */
+  sha256: string;
+}
+
+export interface StageOptions {
+  /** Refuse (RESOURCE_EXHAUSTED, reason UPLOAD_TOO_LARGE) once more bytes than this arrive. */
+  maxBytes?: number;
+}
+
+export interface ReadOptions {
+  offset?: number;
+  /** Bytes to read; undefined reads to the end. */
+  length?: number;
+  /** Size of the chunks the stream yields. */
+  chunkSize?: number;
+}
+
+export interface Backend {
+  readonly id: number;
+  readonly kind: BackendKind;
+  /** A local directory, or s3://bucket/prefix. */
+  readonly location: string;
+
+  /** Creates the root and this instance's staging area if missing. */
+  open(): Promise<void>;
+  newStagingKey(): string;
+
+  stat(path: string): Promise<EntryStat | null>;
+  read(path: string, options?: ReadOptions): Readable;
+
+  /** Streams chunks into staging object `key`, hashing on the way; durable on return. On failure nothing is left. */
+  stage(key: string, chunks: AsyncIterable<Uint8Array>, options?: StageOptions): Promise<StagedContent>;
+  /** Copies the file or directory tree at `path` into staging object `key`; durable on return. */
+  stageCopy(path: string, key: string): Promise<void>;
+  /** Atomically makes staging object `key` visible at `path`, replacing a file there; durable on return. */
+  publish(key: string, path: string): Promise<void>;
+  /** Atomically moves what is at `path` into staging object `key` (a delete that can still be undone). */
+  unpublish(path: string, key: string): Promise<void>;
+  stagingExists(key: string): Promise<boolean>;
+  /** Removes staging object `key` (file or tree); no error when absent. */
+  discard(key: string): Promise<void>;
+  /** Keys of this instance's staging objects. */
+  listStaging(): Promise<string[]>;
+
+  /** Creates one directory; its parent must exist. Durable on return. */
+  mkdir(path: string): Promise<void>;
+  /** Atomically renames a file or directory tree; never replaces a directory. Durable on return. */
+  rename(from: string, to: string): Promise<void>;
+  /** Removes an empty directory or a file at `path`; used to undo a mkdir. No error when absent. */
+  remove(path: string): Promise<void>;
+}
