@@ -10,7 +10,7 @@ import {
   parentOf,
   rebase,
 } from '../../src/paths/index.js';
-import { assertInvalid } from './_helpers.js';
+import { assertInvalid } from './helpers.js';
 
 test('parentOf', (t) => {
   t.is(parentOf('a'), '');

@@ -13,7 +13,7 @@ import {
   rebase,
   validatePath,
 } from '../../src/paths/index.js';
-import { RAW_UNSAFE } from './_helpers.js';
+import { RAW_UNSAFE } from './helpers.js';
 
 const NUM_RUNS = 500;
 

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { S3_LIMITS, validatePath, isValidPath, utf8ByteLength, type PathLimits } from '../../src/paths/index.js';
-import { asciiPathOfBytes, assertInvalid } from './_helpers.js';
+import { asciiPathOfBytes, assertInvalid } from './helpers.js';
 
 type Bad = [label: string, path: string, reason: 'PATH_INVALID' | 'PATH_RESERVED', hint?: string | RegExp];
 

@@ -1,0 +1,71 @@
+// Composition root: configuration → database → backends → recovery → gRPC server.
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import { Authenticator } from './auth/authenticator.js';
+import { LocalBackend } from './backends/local.js';
+import { recover } from './commands/recovery.js';
+import { BackendRegistry, type Services } from './commands/services.js';
+import type { Config } from './config/config.js';
+import { upsertBackend } from './db/backends-repo.js';
+import { connectPglite, connectPostgres, type Database } from './db/database.js';
+import { ensureRoot } from './db/nodes-repo.js';
+import { isLoopback, splitAddress, startGrpcServer, type RunningServer } from './server/grpc-server.js';
+
+export interface App {
+  services: Services;
+  server: RunningServer;
+  port: number;
+  log: Logger;
+  stop(graceMs?: number): Promise<void>;
+}
+
+export async function openDatabase(config: Config): Promise<Database> {
+  return config.databaseUrl
+    ? connectPostgres(config.databaseUrl, config.dbPoolSize)
+    : connectPglite(path.join(config.dataDir, 'pglite'));
+}
+
+export async function openServices(config: Config, db: Database): Promise<Services> {
+  const entries = [];
+  for (const b of config.backends) {
+    const backend = new LocalBackend({ id: b.id, root: b.root, instanceId: config.instanceId });
+    await backend.open();
+    await upsertBackend(db, { id: b.id, name: b.name, kind: b.kind, location: backend.location, config: {} });
+    await ensureRoot(db, b.id);
+    entries.push({ id: b.id, name: b.name, readOnly: b.readOnly, backend });
+  }
+  return {
+    db,
+    backends: new BackendRegistry(entries),
+    instanceId: config.instanceId,
+    limits: { maxUploadBytes: config.maxUploadBytes, maxMetadataBytes: config.maxMetadataBytes, readChunkBytes: config.readChunkBytes },
+  };
+}
+
+export async function startApp(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<App> {
+  const { host } = splitAddress(config.grpcAddr);
+  if (!isLoopback(host) && config.tokens.size === 0) {
+    throw new Error(`refusing to serve on ${config.grpcAddr} without authentication: set FILESTORE_TOKENS or bind a loopback address`);
+  }
+  const db = await openDatabase(config);
+  try {
+    const services = await openServices(config, db);
+    const report = await recover(services);
+    if (report.resolved.length || report.stagingRemoved) log.warn(report, 'recovered commands left in flight by a previous run');
+    const server = await startGrpcServer({ svc: services, auth: new Authenticator(config.tokens), log }, config.grpcAddr);
+    log.info({ addr: config.grpcAddr, port: server.port, database: db.kind, instance: config.instanceId }, 'filestore serving');
+    return {
+      services,
+      server,
+      port: server.port,
+      log,
+      async stop(graceMs = config.shutdownGraceMs) {
+        await server.drain(graceMs);
+        await db.close();
+      },
+    };
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,279 @@
+// Backend over a local directory. Uploads and copies are staged under
+// <root>/.filestore/staging/<instanceId>/<key> (same file system, so publishing is one
+// rename) and every mutation fsyncs the directories it changed before returning.
+// Paths never leave the root and symlinks are never followed: see local/containment.ts.
+import { randomUUID } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, realpath, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Backend, EntryStat, ReadOptions, StagedContent, StageOptions } from './backend.js';
+import { failedPrecondition, invalidArgument, resourceExhausted } from '../errors/domain-error.js';
+import { Jail, lstatOrNull, RESERVED_DIR, type Resolved } from './local/containment.js';
+import { copyFileDurable, copyTree } from './local/copy-tree.js';
+import * as E from './local/errors.js';
+import { syncDirectory } from './local/fsync.js';
+import { RangeReadStream } from './local/read-stream.js';
+import { writeHashed } from './local/stage-writer.js';
+
+const DEFAULT_CHUNK = 256 * 1024;
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
+
+export interface LocalBackendOptions {
+  id: number;
+  root: string;
+  /** Names this process's staging area, so instances sharing a root never touch each other's. */
+  instanceId: string;
+}
+
+export class LocalBackend implements Backend {
+  readonly id: number;
+  readonly kind = 'local' as const;
+  readonly location: string;
+  private readonly instanceId: string;
+  private opened: { jail: Jail; staging: string } | undefined;
+
+  constructor(opts: LocalBackendOptions) {
+    if (!SAFE_NAME.test(opts.instanceId)) {
+      throw invalidArgument('BAD_INSTANCE_ID', `instance id "${opts.instanceId}" must be 1–128 letters, digits, ".", "_" or "-".`);
+    }
+    this.id = opts.id;
+    this.location = resolve(opts.root);
+    this.instanceId = opts.instanceId;
+  }
+
+  async open(): Promise<void> {
+    await mkdir(this.location, { recursive: true });
+    const root = await realpath(this.location);
+    const staging = join(root, RESERVED_DIR, 'staging', this.instanceId);
+    await mkdir(staging, { recursive: true });
+    if ((await realpath(staging)) !== staging) throw E.pathEscapes({ backendId: this.id, path: RESERVED_DIR });
+    this.opened = { jail: new Jail(root, this.id), staging };
+  }
+
+  newStagingKey(): string {
+    return randomUUID();
+  }
+
+  async stat(path: string): Promise<EntryStat | null> {
+    const { stat } = await this.jail.resolve(path);
+    if (!stat) return null;
+    if (stat.isDirectory()) return { kind: 'directory', sizeBytes: 0, mtimeMs: stat.mtimeMs };
+    if (stat.isFile()) return { kind: 'file', sizeBytes: stat.size, mtimeMs: stat.mtimeMs };
+    throw E.kindMismatch(this.subject(path), 'it is neither a regular file nor a directory');
+  }
+
+  read(path: string, options: ReadOptions = {}): Readable {
+    const { offset = 0, length, chunkSize = DEFAULT_CHUNK } = options;
+    if (!Number.isSafeInteger(offset) || offset < 0 || (length !== undefined && (!Number.isSafeInteger(length) || length < 0))) {
+      throw invalidArgument('BAD_RANGE', `offset and length must be non-negative integers (reading path "${path}").`);
+    }
+    if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) throw invalidArgument('BAD_CHUNK_SIZE', 'chunkSize must be a positive integer.');
+    const openFile = async () => {
+      const target = await this.jail.resolve(path);
+      this.requireFile(target);
+      return open(target.abs, O_RDONLY | O_NOFOLLOW);
+    };
+    return new RangeReadStream(openFile, (err) => E.fsError(err, this.subject(path)), offset, length, chunkSize);
+  }
+
+  async stage(key: string, chunks: AsyncIterable<Uint8Array>, options: StageOptions = {}): Promise<StagedContent> {
+    const file = await this.stagingPath(key);
+    const subject = this.subject(key, true);
+    let fh;
+    try {
+      fh = await open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+    } catch (err) {
+      throw E.fsError(err, subject); // EEXIST: the key is taken; leave that object alone
+    }
+    try {
+      const { maxBytes } = options;
+      const tooLarge = () =>
+        resourceExhausted('UPLOAD_TOO_LARGE', `the upload is larger than the limit of ${maxBytes} bytes; send a smaller file or raise the limit.`, {
+          maxBytes: String(maxBytes),
+        });
+      const written = await writeHashed(fh, chunks, maxBytes, tooLarge);
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
+      await syncDirectory(this.stagingDir);
+      return { key, ...written };
+    } catch (err) {
+      await fh?.close().catch(() => undefined);
+      await rm(file, { force: true }).catch(() => undefined);
+      throw E.fsError(err, subject);
+    }
+  }
+
+  async stageCopy(path: string, key: string): Promise<void> {
+    const source = await this.jail.resolve(path);
+    const dst = await this.freshStagingPath(key);
+    if (!source.stat) throw E.pathMissing(this.subject(path));
+    try {
+      if (source.stat.isFile()) await copyFileDurable(source.abs, dst);
+      else if (source.stat.isDirectory()) {
+        await copyTree(source.abs, dst, {
+          refuse: (abs, kind) =>
+            kind === 'symlink'
+              ? E.pathEscapes(this.subject(this.relative(abs)))
+              : E.kindMismatch(this.subject(this.relative(abs)), 'it is neither a regular file nor a directory, so it cannot be copied'),
+          skipTop: path === '' ? (name) => name === RESERVED_DIR : undefined,
+        });
+      } else throw E.kindMismatch(this.subject(path), 'it is neither a regular file nor a directory');
+      await syncDirectory(this.stagingDir);
+    } catch (err) {
+      await rm(dst, { recursive: true, force: true }).catch(() => undefined);
+      throw E.fsError(err, this.subject(path));
+    }
+  }
+
+  async publish(key: string, path: string): Promise<void> {
+    const [src, target] = await Promise.all([this.stagingPath(key), this.mutable(path, 'publish to')]);
+    if (!target.parentExists) throw E.parentMissing(this.subject(path));
+    if (target.stat?.isDirectory()) throw E.pathExists(this.subject(path), 'a directory is there and publishing never replaces a directory');
+    try {
+      await rename(src, target.abs);
+    } catch (err) {
+      if (E.errnoOf(err) === 'ENOENT') {
+        throw (await lstatOrNull(src)) ? E.parentMissing(this.subject(path)) : E.pathMissing(this.subject(key, true));
+      }
+      throw E.fsError(err, this.subject(path));
+    }
+    await syncDirectory(dirname(target.abs));
+  }
+
+  async unpublish(path: string, key: string): Promise<void> {
+    const [source, dst] = await Promise.all([this.mutable(path, 'unpublish'), this.freshStagingPath(key)]);
+    if (!source.stat) throw E.pathMissing(this.subject(path));
+    try {
+      await rename(source.abs, dst);
+    } catch (err) {
+      throw E.fsError(err, this.subject(path));
+    }
+    await Promise.all([syncDirectory(dirname(source.abs)), syncDirectory(this.stagingDir)]);
+  }
+
+  async stagingExists(key: string): Promise<boolean> {
+    return (await lstatOrNull(await this.stagingPath(key))) !== null;
+  }
+
+  async discard(key: string): Promise<void> {
+    await rm(await this.stagingPath(key), { recursive: true, force: true });
+  }
+
+  async listStaging(): Promise<string[]> {
+    try {
+      return await readdir(this.stagingDir);
+    } catch (err) {
+      if (E.errnoOf(err) === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  async mkdir(path: string): Promise<void> {
+    if (path === '') throw E.pathExists(this.subject(path), 'the root always exists');
+    const target = await this.jail.resolve(path);
+    if (target.stat) throw E.pathExists(this.subject(path));
+    if (!target.parentExists) throw E.parentMissing(this.subject(path));
+    try {
+      await mkdir(target.abs);
+    } catch (err) {
+      throw E.errnoOf(err) === 'ENOENT' ? E.parentMissing(this.subject(path)) : E.fsError(err, this.subject(path));
+    }
+    await syncDirectory(dirname(target.abs));
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const [source, target] = await Promise.all([this.mutable(from, 'rename'), this.mutable(to, 'rename onto')]);
+    if (!source.stat) throw E.pathMissing(this.subject(from));
+    if (from === to) return;
+    if (!target.parentExists) throw E.parentMissing(this.subject(to));
+    // Node has no renameat2(RENAME_NOREPLACE); this check plus ENOTEMPTY/EEXIST below
+    // leave only an empty directory created in between at risk of being replaced.
+    if (target.stat?.isDirectory()) throw E.pathExists(this.subject(to), 'a directory is there and rename never replaces a directory');
+    try {
+      await rename(source.abs, target.abs);
+    } catch (err) {
+      const code = E.errnoOf(err);
+      if (code === 'EINVAL') throw failedPrecondition('BACKEND_MOVE_INTO_ITSELF', `cannot move "${from}" into its own subtree "${to}".`);
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') throw E.pathExists(this.subject(to));
+      if (code === 'ENOENT') throw (await lstatOrNull(source.abs)) ? E.parentMissing(this.subject(to)) : E.pathMissing(this.subject(from));
+      throw E.fsError(err, this.subject(to));
+    }
+    const parents = new Set([dirname(source.abs), dirname(target.abs)]);
+    await Promise.all([...parents].map(syncDirectory));
+  }
+
+  async remove(path: string): Promise<void> {
+    const target = await this.mutable(path, 'remove');
+    if (!target.stat) return;
+    try {
+      if (target.stat.isDirectory()) await rmdir(target.abs);
+      else await unlink(target.abs);
+    } catch (err) {
+      if (E.errnoOf(err) === 'ENOENT') return;
+      throw E.fsError(err, this.subject(path));
+    }
+    await syncDirectory(dirname(target.abs));
+  }
+
+  // --- helpers ---
+
+  private get jail(): Jail {
+    return this.state.jail;
+  }
+
+  private get stagingDir(): string {
+    return this.state.staging;
+  }
+
+  private get state(): { jail: Jail; staging: string } {
+    if (!this.opened) throw failedPrecondition('BACKEND_NOT_OPEN', `backend ${this.id} is used before open(); call open() first.`);
+    return this.opened;
+  }
+
+  private subject(path: string, staging = false): E.Subject {
+    return { backendId: this.id, path, staging };
+  }
+
+  private relative(abs: string): string {
+    return abs.slice(this.jail.root.length + 1);
+  }
+
+  private requireFile(target: Resolved): void {
+    if (!target.stat) throw E.pathMissing(this.subject(target.rel));
+    if (!target.stat.isFile()) {
+      throw E.kindMismatch(this.subject(target.rel), target.stat.isDirectory() ? 'it is a directory, not a file' : 'it is not a regular file');
+    }
+  }
+
+  /** Resolves a path that the operation will change; the root itself cannot be. */
+  private async mutable(path: string, op: string): Promise<Resolved> {
+    if (path === '') throw E.rootNotAllowed(this.subject(path), op);
+    return this.jail.resolve(path);
+  }
+
+  /** Absolute path of staging object `key`, after checking the key and that the staging area is no symlink. */
+  private async stagingPath(key: string): Promise<string> {
+    if (!SAFE_NAME.test(key)) throw invalidArgument('BAD_STAGING_KEY', `staging key "${key}" is malformed; use newStagingKey().`);
+    const dir = this.stagingDir;
+    let real: string;
+    try {
+      real = await realpath(dir);
+    } catch (err) {
+      throw failedPrecondition('BACKEND_STAGING_MISSING', `the staging area of backend ${this.id} is gone (${E.errnoOf(err)}); restart the service to recreate it.`);
+    }
+    if (real !== dir) throw E.pathEscapes(this.subject(RESERVED_DIR));
+    return join(dir, key);
+  }
+
+  /** Like stagingPath, for a key that must not be in use yet. */
+  private async freshStagingPath(key: string): Promise<string> {
+    const p = await this.stagingPath(key);
+    if (await lstatOrNull(p)) {
+      throw E.pathExists(this.subject(key, true), 'staging key already in use; take a new one from newStagingKey()');
+    }
+    return p;
+  }
+}

@@ -1,0 +1,85 @@
+import * as journal from '../db/journal-repo.js';
+import * as nodes from '../db/nodes-repo.js';
+import type { JournalRecord, Json } from '../db/records.js';
+import { createHash } from 'node:crypto';
+import type { Backend } from '../backends/backend.js';
+import { baseName, parentOf } from '../paths/index.js';
+import { CreatedDirs, plannedParents, settlePlannedDirs } from './directories.js';
+import { runJournalled, type CommandResult } from './journalled.js';
+import type { Actor, Services } from './services.js';
+import { lockTransfer, transferAddresses, transferParams, type TransferInput } from './transfer.js';
+
+export async function copyNodeCommand(svc: Services, actor: Actor, req: TransferInput): Promise<CommandResult> {
+  const { src, dst } = await transferAddresses(svc, req, 'copied');
+  const { backend } = dst.entry;
+  const key = backend.newStagingKey();
+  const created = new CreatedDirs();
+  let published = false;
+  return runJournalled(
+    svc,
+    {
+      command: 'CopyNode',
+      actor,
+      idempotencyKey: req.idempotencyKey,
+      backendId: src.backendId,
+      path: src.path,
+      targetBackendId: dst.backendId,
+      targetPath: dst.path,
+      nodeId: src.nodeId,
+      params: transferParams(src, dst, req),
+      plan: { staging_key: key, dirs: req.parents ? plannedParents(dst.path) : [] },
+    },
+    {
+      run: (journalId, succeed) =>
+        svc.db.transaction(async (tx) => {
+          const { node, parent, replaced } = await lockTransfer(tx, src, dst, req, 'share', journalId, created);
+          await backend.stageCopy(src.path, key);
+          await backend.publish(key, dst.path);
+          published = true;
+          if (replaced) await nodes.deleteSubtree(tx, replaced, journalId);
+          const copy = await nodes.copySubtree(tx, node, { backendId: dst.backendId, path: dst.path, name: baseName(dst.path), parentId: parent.id }, journalId);
+          await succeed(tx, copy);
+          return copy;
+        }),
+      discard: async () => {
+        if (!published) await backend.discard(key);
+        await created.undo(dst.entry);
+      },
+      recover: (e) => recoverCopyNode(svc, e),
+    },
+  );
+}
+
+export async function recoverCopyNode(svc: Services, e: JournalRecord): Promise<void> {
+  const entry = svc.backends.get(e.targetBackendId ?? e.backendId);
+  const key = e.plan.staging_key as string;
+  const target = e.targetPath!;
+  const dirs = (e.plan.dirs as string[]) ?? [];
+  const stillStaged = await entry.backend.stagingExists(key);
+  const targetThere = !!(await entry.backend.stat(target));
+  await svc.db.transaction(async (tx) => {
+    const node = await nodes.findLive(tx, e.backendId, e.path, 'share');
+    const replacedBefore = await nodes.findLive(tx, entry.id, target);
+    // With overwrite, a file was at the target before: only its content tells whether the copy landed.
+    const landed = targetThere && (!replacedBefore || (await contentHash(entry.backend, target)) === node?.sha256);
+    if (node && !stillStaged && landed) {
+      await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
+      const parent = await nodes.findLive(tx, entry.id, parentOf(target));
+      if (parent) {
+        const replaced = await nodes.findLive(tx, entry.id, target, 'update');
+        if (replaced) await nodes.deleteSubtree(tx, replaced, e.id);
+        const copy = await nodes.copySubtree(tx, node, { backendId: entry.id, path: target, name: baseName(target), parentId: parent.id }, e.id);
+        return journal.markSucceeded(tx, e.backendId, e.id, copy.id, { node: copy as unknown as Json });
+      }
+    }
+    await entry.backend.discard(key);
+    await settlePlannedDirs(tx, entry, dirs, 'back', e.id);
+    await journal.markEnded(tx, e.backendId, e.id, 'ROLLED_BACK', null);
+  });
+}
+
+async function contentHash(backend: Backend, path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of backend.read(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

@@ -1,0 +1,85 @@
+import * as journal from '../db/journal-repo.js';
+import * as nodes from '../db/nodes-repo.js';
+import type { JournalRecord, Json } from '../db/records.js';
+import { failedPrecondition } from '../errors/domain-error.js';
+import { resolveAddress } from './addressing.js';
+import { checkVersion, requireFound, requireNotRoot, requireWritable } from './checks.js';
+import { runJournalled, type CommandResult } from './journalled.js';
+import type { Actor, Services } from './services.js';
+
+export interface DeleteNodeInput {
+  backendId: number;
+  path: string;
+  nodeId?: number;
+  recursive: boolean;
+  expectedVersion?: number;
+  idempotencyKey: string;
+}
+
+/**
+ * DeleteNode: in one transaction, move the node out of the tree into staging (one rename,
+ * so it can still be undone) and mark it and its subtree DELETED; purge the staged copy after commit.
+ */
+export async function deleteNodeCommand(svc: Services, actor: Actor, req: DeleteNodeInput): Promise<CommandResult> {
+  const addr = await resolveAddress(svc, req);
+  requireNotRoot(addr.path, 'deleted');
+  requireWritable(addr.entry);
+  const { backend } = addr.entry;
+  const trashKey = backend.newStagingKey();
+  const result = await runJournalled(
+    svc,
+    {
+      command: 'DeleteNode',
+      actor,
+      idempotencyKey: req.idempotencyKey,
+      backendId: addr.backendId,
+      path: addr.path,
+      nodeId: addr.nodeId,
+      params: {
+        backend_id: addr.backendId,
+        path: addr.path,
+        node_id: addr.nodeId ?? null,
+        recursive: req.recursive,
+        expected_version: req.expectedVersion ?? null,
+      },
+      plan: { trash_key: trashKey },
+    },
+    {
+      run: (journalId, succeed) =>
+        svc.db.transaction(async (tx) => {
+          const node = requireFound(await nodes.findLive(tx, addr.backendId, addr.path, 'update'), addr.backendId, addr.path, addr.nodeId);
+          checkVersion(node, req.expectedVersion);
+          if (node.kind === 'DIRECTORY') {
+            if (!req.recursive && (await nodes.hasLiveChildren(tx, node.backendId, node.id))) {
+              throw failedPrecondition('DIRECTORY_NOT_EMPTY', `"${node.path}" is a directory with children; set recursive to delete it all`);
+            }
+            await nodes.lockDescendants(tx, node.backendId, node.path, 'update');
+          }
+          if (await backend.stat(node.path)) await backend.unpublish(node.path, trashKey);
+          const deleted = await nodes.deleteSubtree(tx, node, journalId);
+          await succeed(tx, deleted);
+          return deleted;
+        }),
+      recover: (e) => recoverDeleteNode(svc, e),
+    },
+  );
+  if (!result.idempotentReplay) await backend.discard(trashKey).catch(() => {}); // leftovers are swept at start
+  return result;
+}
+
+export async function recoverDeleteNode(svc: Services, e: JournalRecord): Promise<void> {
+  const entry = svc.backends.get(e.backendId);
+  const key = e.plan.trash_key as string;
+  const trashed = await entry.backend.stagingExists(key);
+  const stillThere = !!(await entry.backend.stat(e.path));
+  await svc.db.transaction(async (tx) => {
+    const node = await nodes.findLive(tx, e.backendId, e.path, 'update');
+    if (node && trashed && !stillThere) {
+      if (node.kind === 'DIRECTORY') await nodes.lockDescendants(tx, node.backendId, node.path, 'update');
+      const deleted = await nodes.deleteSubtree(tx, node, e.id);
+      return journal.markSucceeded(tx, e.backendId, e.id, deleted.id, { node: deleted as unknown as Json });
+    }
+    await journal.markEnded(tx, e.backendId, e.id, 'ROLLED_BACK', null);
+  });
+  await entry.backend.discard(key);
+}

@@ -1,0 +1,118 @@
+// Directory rows and their on-disk twins, created together inside a command's transaction:
+// the row first (it arbitrates races through the unique live-path index), then the mkdir.
+import type { Executor } from '../db/database.js';
+import * as nodes from '../db/nodes-repo.js';
+import type { Json, NodeRecord } from '../db/records.js';
+import { failedPrecondition } from '../errors/domain-error.js';
+import { ancestorsOf, baseName, parentOf } from '../paths/index.js';
+import { requireKind, requireUsable } from './checks.js';
+import type { BackendEntry } from './services.js';
+
+/** Directories a command created on disk, to remove again if it ends without effect. */
+export class CreatedDirs {
+  readonly paths: string[] = [];
+
+  async undo(entry: BackendEntry): Promise<void> {
+    for (const p of [...this.paths].reverse()) await entry.backend.remove(p).catch(() => {});
+    this.paths.length = 0;
+  }
+}
+
+/** Creates a directory row (or adopts the live one a racing command just made) and the directory on disk. */
+export async function createDirectory(
+  tx: Executor,
+  entry: BackendEntry,
+  path: string,
+  parent: NodeRecord,
+  journalId: number,
+  created: CreatedDirs,
+  metadata: Json = {},
+): Promise<{ node: NodeRecord; isNew: boolean }> {
+  const inserted = await nodes.insertNode(tx, {
+    backendId: entry.id,
+    parentId: parent.id,
+    path,
+    name: baseName(path),
+    kind: 'DIRECTORY',
+    metadata,
+  });
+  if (!inserted) {
+    const existing = (await nodes.findLive(tx, entry.id, path, 'share'))!;
+    return { node: existing, isNew: false };
+  }
+  const onDisk = await entry.backend.stat(path);
+  if (!onDisk) {
+    await entry.backend.mkdir(path);
+    created.paths.push(path);
+  } else if (onDisk.kind !== 'directory') {
+    throw failedPrecondition('BACKEND_CONFLICT', `"${path}" is an untracked file on the backend; reconcile it before creating a directory there`);
+  }
+  await nodes.insertSnapshot(tx, inserted, journalId);
+  return { node: inserted, isNew: true };
+}
+
+/**
+ * Locks the parent directory of `path` (FOR SHARE, so that it cannot be moved or deleted under us),
+ * creating missing ancestors when `parents` is set.
+ */
+export async function lockParent(
+  tx: Executor,
+  entry: BackendEntry,
+  path: string,
+  parents: boolean,
+  journalId: number,
+  created: CreatedDirs,
+): Promise<NodeRecord> {
+  const parentPath = parentOf(path);
+  const parent = await nodes.findLive(tx, entry.id, parentPath, 'share');
+  if (parent) {
+    requireUsable(parent);
+    requireKind(parent, 'DIRECTORY', `"${path}" cannot be created inside it`);
+    return parent;
+  }
+  if (!parents) {
+    throw failedPrecondition('PARENT_MISSING', `parent directory "${parentPath}" does not exist; create it first or set parents`);
+  }
+  let current = (await nodes.findLive(tx, entry.id, '', 'share'))!;
+  for (const dir of [...ancestorsOf(path).slice(1)]) {
+    const found = await nodes.findLive(tx, entry.id, dir, 'share');
+    const node = found ?? (await createDirectory(tx, entry, dir, current, journalId, created)).node;
+    requireUsable(node);
+    requireKind(node, 'DIRECTORY', `"${path}" cannot be created below it`);
+    current = node;
+  }
+  return current;
+}
+
+/** The directories a command may create for `path` with `parents`: every ancestor but the root. */
+export function plannedParents(path: string): string[] {
+  return ancestorsOf(path).slice(1);
+}
+
+/**
+ * Recovery of planned directories: roll forward (give each directory that is on disk but has
+ * no row its row) or back (remove the ones without a row).
+ */
+export async function settlePlannedDirs(
+  tx: Executor,
+  entry: BackendEntry,
+  dirs: string[],
+  direction: 'forward' | 'back',
+  journalId: number,
+): Promise<void> {
+  if (direction === 'back') {
+    for (const dir of [...dirs].reverse()) {
+      if (!(await nodes.findLive(tx, entry.id, dir))) await entry.backend.remove(dir).catch(() => {});
+    }
+    return;
+  }
+  for (const dir of dirs) {
+    if (await nodes.findLive(tx, entry.id, dir)) continue;
+    const stat = await entry.backend.stat(dir);
+    if (stat?.kind !== 'directory') return;
+    const parent = await nodes.findLive(tx, entry.id, parentOf(dir));
+    if (!parent) return;
+    const node = await nodes.insertNode(tx, { backendId: entry.id, parentId: parent.id, path: dir, name: baseName(dir), kind: 'DIRECTORY' });
+    if (node) await nodes.insertSnapshot(tx, node, journalId);
+  }
+}

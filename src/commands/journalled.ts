@@ -1,0 +1,133 @@
+// Runs a mutating command under the journal: idempotency, PENDING entry before any I/O,
+// and a FAILED entry (with the error) when the command is refused.
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Executor } from '../db/database.js';
+import * as journal from '../db/journal-repo.js';
+import { nodeFromJson, type Json, type JournalRecord, type NodeRecord } from '../db/records.js';
+import { aborted, failedPrecondition, FilestoreError, invalidArgument, isFilestoreError } from '../errors/domain-error.js';
+import type { Actor, Services } from './services.js';
+
+export interface CommandSpec {
+  command: string;
+  actor: Actor;
+  idempotencyKey: string;
+  backendId: number;
+  path: string;
+  targetBackendId?: number;
+  targetPath?: string;
+  nodeId?: number;
+  /** The request's meaning: hashed to recognise a retry, shown in the journal. */
+  params: Json;
+  /** What crash recovery needs to resolve the command. */
+  plan?: Json;
+}
+
+export interface CommandResult {
+  node: NodeRecord;
+  journalId: number;
+  idempotentReplay: boolean;
+}
+
+/** Called by a command inside its transaction, after its metadata changes: completes the entry atomically with them. */
+export type Succeed = (tx: Executor, node: NodeRecord) => Promise<void>;
+
+export interface CommandBody {
+  run(journalId: number, succeed: Succeed): Promise<NodeRecord>;
+  /** Undo what staging or I/O left behind when the command ends without effect. */
+  discard?(): Promise<void>;
+  /** Called when an unexpected error left the entry PENDING: resolve it like crash recovery would. */
+  recover?(entry: JournalRecord): Promise<void>;
+}
+
+const MAX_KEY_LENGTH = 256;
+const WAIT_FOR_TWIN_MS = 120_000;
+
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    const keys = Object.keys(value).filter((k) => (value as Json)[k] !== undefined).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Json)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+function hashParams(command: string, params: Json): string {
+  return createHash('sha256').update(command).update('\0').update(canonicalJson(params)).digest('hex');
+}
+
+function replayOf(entry: JournalRecord): CommandResult {
+  return { node: nodeFromJson((entry.result as { node: Json }).node), journalId: entry.id, idempotentReplay: true };
+}
+
+async function settledTwin(svc: Services, spec: CommandSpec, hash: string): Promise<CommandResult | null> {
+  const deadline = Date.now() + WAIT_FOR_TWIN_MS;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    const twin = await journal.findByIdempotencyKey(svc.db, spec.backendId, spec.actor.principal, spec.idempotencyKey);
+    if (!twin) return null; // it failed and released the key: run again
+    if (twin.paramsHash !== hash || twin.command !== spec.command) {
+      throw failedPrecondition(
+        'IDEMPOTENCY_KEY_REUSED',
+        `idempotency key "${spec.idempotencyKey}" was used for a different request (journal entry ${twin.id}); use a new key`,
+        { journal_id: String(twin.id) },
+      );
+    }
+    if (twin.status === 'SUCCEEDED') return replayOf(twin);
+    if (Date.now() > deadline) {
+      throw aborted('IDEMPOTENT_COMMAND_IN_PROGRESS', `the command with this idempotency key (journal entry ${twin.id}) is still running; retry later`);
+    }
+    await sleep(delay);
+  }
+}
+
+export async function runJournalled(svc: Services, spec: CommandSpec, body: CommandBody): Promise<CommandResult> {
+  if (spec.idempotencyKey.length > MAX_KEY_LENGTH) {
+    throw invalidArgument('IDEMPOTENCY_KEY_INVALID', `idempotency_key is longer than ${MAX_KEY_LENGTH} characters`);
+  }
+  const hash = hashParams(spec.command, spec.params);
+  let journalId: number | null = null;
+  try {
+    for (;;) {
+      journalId = await journal.insertPending(svc.db, {
+        backendId: spec.backendId,
+        command: spec.command,
+        principal: spec.actor.principal,
+        idempotencyKey: spec.idempotencyKey || null,
+        paramsHash: hash,
+        params: spec.params,
+        plan: spec.plan ?? {},
+        path: spec.path,
+        targetBackendId: spec.targetBackendId ?? null,
+        targetPath: spec.targetPath ?? null,
+        nodeId: spec.nodeId ?? null,
+        instanceId: svc.instanceId,
+      });
+      if (journalId !== null) break;
+      const replay = await settledTwin(svc, spec, hash);
+      if (replay) {
+        await body.discard?.();
+        return replay;
+      }
+    }
+  } catch (err) {
+    await body.discard?.();
+    throw err;
+  }
+
+  const id = journalId;
+  const succeed: Succeed = async (tx, node) => journal.markSucceeded(tx, spec.backendId, id, node.id, { node: node as unknown as Json });
+  try {
+    const node = await body.run(id, succeed);
+    return { node, journalId: id, idempotentReplay: false };
+  } catch (err) {
+    if (isFilestoreError(err) && err.code !== 'UNAVAILABLE' && err.code !== 'INTERNAL') {
+      await body.discard?.();
+      await journal.markEnded(svc.db, spec.backendId, id, 'FAILED', err.toJSON()).catch(() => {});
+      throw err;
+    }
+    // Unexpected: the I/O may or may not have happened. Resolve the entry from what is on the backend.
+    const entry = await journal.getEntry(svc.db, id, spec.backendId).catch(() => null);
+    if (entry && entry.status === 'PENDING' && body.recover) await body.recover(entry).catch(() => {});
+    throw err instanceof FilestoreError ? err : Object.assign(err as Error, { journalId: id });
+  }
+}

@@ -1,0 +1,67 @@
+import * as journal from '../db/journal-repo.js';
+import * as nodes from '../db/nodes-repo.js';
+import type { JournalRecord, Json } from '../db/records.js';
+import { baseName, parentOf } from '../paths/index.js';
+import { CreatedDirs, plannedParents, settlePlannedDirs } from './directories.js';
+import { runJournalled, type CommandResult } from './journalled.js';
+import type { Actor, Services } from './services.js';
+import { lockTransfer, transferAddresses, transferParams, type TransferInput } from './transfer.js';
+
+export async function moveNodeCommand(svc: Services, actor: Actor, req: TransferInput): Promise<CommandResult> {
+  const { src, dst } = await transferAddresses(svc, req, 'moved');
+  const created = new CreatedDirs();
+  return runJournalled(
+    svc,
+    {
+      command: 'MoveNode',
+      actor,
+      idempotencyKey: req.idempotencyKey,
+      backendId: src.backendId,
+      path: src.path,
+      targetBackendId: dst.backendId,
+      targetPath: dst.path,
+      nodeId: src.nodeId,
+      params: transferParams(src, dst, req),
+      plan: { dirs: req.parents ? plannedParents(dst.path) : [] },
+    },
+    {
+      run: (journalId, succeed) =>
+        svc.db.transaction(async (tx) => {
+          const { node, parent, replaced } = await lockTransfer(tx, src, dst, req, 'update', journalId, created);
+          await src.entry.backend.rename(src.path, dst.path);
+          if (replaced) await nodes.deleteSubtree(tx, replaced, journalId);
+          const moved = await nodes.moveSubtree(tx, node, { path: dst.path, name: baseName(dst.path), parentId: parent.id });
+          await nodes.insertSnapshot(tx, moved, journalId);
+          await succeed(tx, moved);
+          return moved;
+        }),
+      discard: () => created.undo(dst.entry),
+      recover: (e) => recoverMoveNode(svc, e),
+    },
+  );
+}
+
+export async function recoverMoveNode(svc: Services, e: JournalRecord): Promise<void> {
+  const entry = svc.backends.get(e.backendId);
+  const target = e.targetPath!;
+  const dirs = (e.plan.dirs as string[]) ?? [];
+  const sourceGone = !(await entry.backend.stat(e.path));
+  const targetThere = !!(await entry.backend.stat(target));
+  await svc.db.transaction(async (tx) => {
+    const node = await nodes.findLive(tx, e.backendId, e.path, 'update');
+    if (node && sourceGone && targetThere) {
+      await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
+      const parent = await nodes.findLive(tx, e.backendId, parentOf(target));
+      if (parent) {
+        if (node.kind === 'DIRECTORY') await nodes.lockDescendants(tx, e.backendId, e.path, 'update');
+        const replaced = await nodes.findLive(tx, e.backendId, target, 'update');
+        if (replaced) await nodes.deleteSubtree(tx, replaced, e.id);
+        const moved = await nodes.moveSubtree(tx, node, { path: target, name: baseName(target), parentId: parent.id });
+        await nodes.insertSnapshot(tx, moved, e.id);
+        return journal.markSucceeded(tx, e.backendId, e.id, moved.id, { node: moved as unknown as Json });
+      }
+    }
+    await settlePlannedDirs(tx, entry, dirs, 'back', e.id);
+    await journal.markEnded(tx, e.backendId, e.id, 'ROLLED_BACK', null);
+  });
+}

@@ -1,0 +1,48 @@
+// What every command needs: the database, the backends, and the limits.
+import type { Backend } from '../backends/backend.js';
+import type { Database } from '../db/database.js';
+import { invalidArgument, notFound } from '../errors/domain-error.js';
+
+export interface BackendEntry {
+  id: number;
+  name: string;
+  readOnly: boolean;
+  backend: Backend;
+}
+
+export class BackendRegistry {
+  private readonly byId = new Map<number, BackendEntry>();
+
+  constructor(entries: BackendEntry[]) {
+    for (const e of entries) this.byId.set(e.id, e);
+  }
+
+  get(id: number): BackendEntry {
+    if (!id) throw invalidArgument('BACKEND_REQUIRED', 'backend_id is required (see ListBackends), or address the node by node_id');
+    const entry = this.byId.get(id);
+    if (!entry) throw notFound('BACKEND_NOT_FOUND', `backend ${id} is not configured; ListBackends shows the configured ones`);
+    return entry;
+  }
+
+  list(): BackendEntry[] {
+    return [...this.byId.values()].sort((a, b) => a.id - b.id);
+  }
+}
+
+export interface Limits {
+  maxUploadBytes: number;
+  maxMetadataBytes: number;
+  readChunkBytes: number;
+}
+
+export interface Services {
+  db: Database;
+  backends: BackendRegistry;
+  instanceId: string;
+  limits: Limits;
+}
+
+/** Who is acting, as authenticated by the server. */
+export interface Actor {
+  principal: string;
+}

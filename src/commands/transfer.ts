@@ -1,0 +1,84 @@
+// What MoveNode and CopyNode share: validating source and target, and locking both sides.
+import type { Executor } from '../db/database.js';
+import * as nodes from '../db/nodes-repo.js';
+import type { NodeRecord } from '../db/records.js';
+import { alreadyExists, invalidArgument, unimplemented } from '../errors/domain-error.js';
+import { isSameOrDescendant } from '../paths/index.js';
+import { resolveAddress, validateAddress, type Address } from './addressing.js';
+import { checkVersion, requireFound, requireNotRoot, requireUsable, requireWritable } from './checks.js';
+import { CreatedDirs, lockParent } from './directories.js';
+import type { Services } from './services.js';
+
+export interface TransferInput {
+  backendId: number;
+  path: string;
+  nodeId?: number;
+  targetBackendId: number;
+  targetPath: string;
+  overwrite: boolean;
+  expectedVersion?: number;
+  idempotencyKey: string;
+  parents: boolean;
+}
+
+export async function transferAddresses(svc: Services, req: TransferInput, verb: 'moved' | 'copied') {
+  const src = await resolveAddress(svc, req);
+  const targetBackendId = req.targetBackendId || src.backendId;
+  if (!req.targetPath && req.targetPath !== '') throw invalidArgument('TARGET_PATH_REQUIRED', 'target_path is required');
+  const dst = validateAddress(svc, targetBackendId, req.targetPath, 'target_path');
+  if (dst.backendId !== src.backendId) {
+    throw unimplemented('CROSS_BACKEND_UNSUPPORTED', `nodes cannot yet be ${verb} across backends (${src.backendId} → ${dst.backendId})`);
+  }
+  requireNotRoot(src.path, verb);
+  requireNotRoot(dst.path, 'a target');
+  if (isSameOrDescendant(dst.path, src.path)) {
+    throw invalidArgument('TARGET_INSIDE_SOURCE', `"${src.path}" cannot be ${verb} to "${dst.path}", which is itself or lies inside it`);
+  }
+  requireWritable(dst.entry);
+  if (verb === 'moved') requireWritable(src.entry);
+  return { src, dst };
+}
+
+export function transferParams(src: Address, dst: Address, req: TransferInput) {
+  return {
+    backend_id: src.backendId,
+    path: src.path,
+    node_id: src.nodeId ?? null,
+    target_backend_id: dst.backendId,
+    target_path: dst.path,
+    overwrite: req.overwrite,
+    expected_version: req.expectedVersion ?? null,
+    parents: req.parents,
+  };
+}
+
+export interface LockedTransfer {
+  node: NodeRecord;
+  parent: NodeRecord;
+  /** A file at the target that the transfer replaces. */
+  replaced: NodeRecord | null;
+}
+
+/** Locks the target's parent (share), the source and its subtree, and the target. */
+export async function lockTransfer(
+  tx: Executor,
+  src: Address,
+  dst: Address,
+  req: TransferInput,
+  sourceLock: 'share' | 'update',
+  journalId: number,
+  created: CreatedDirs,
+): Promise<LockedTransfer> {
+  const parent = await lockParent(tx, dst.entry, dst.path, req.parents, journalId, created);
+  const node = requireUsable(requireFound(await nodes.findLive(tx, src.backendId, src.path, sourceLock), src.backendId, src.path, src.nodeId));
+  checkVersion(node, req.expectedVersion);
+  if (node.kind === 'DIRECTORY') await nodes.lockDescendants(tx, src.backendId, src.path, sourceLock);
+  const replaced = await nodes.findLive(tx, dst.backendId, dst.path, 'update');
+  if (replaced) {
+    if (!req.overwrite) throw alreadyExists('NODE_EXISTS', `"${dst.path}" already exists; set overwrite to replace a file there`);
+    if (replaced.kind === 'DIRECTORY' || node.kind === 'DIRECTORY') {
+      throw alreadyExists('NODE_EXISTS', `"${dst.path}" already exists and overwrite replaces a file with a file only`);
+    }
+  }
+  return { node, parent, replaced };
+}

@@ -1,0 +1,92 @@
+// One typed configuration, defaults in one place, validated at start.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+
+const backendSchema = z.object({
+  id: z.number().int().positive(),
+  name: z.string().min(1),
+  kind: z.literal('local'),
+  root: z.string().min(1),
+  readOnly: z.boolean().default(false),
+});
+export type BackendConfig = z.infer<typeof backendSchema>;
+
+const backendsFileSchema = z.object({ backends: z.array(backendSchema).min(1) });
+const tokensFileSchema = z.object({ tokens: z.array(z.object({ principal: z.string().min(1), token: z.string().min(16) })) });
+
+export interface Config {
+  grpcAddr: string;
+  dataDir: string;
+  databaseUrl: string | null;
+  dbPoolSize: number;
+  backends: BackendConfig[];
+  /** token → principal; empty means authentication is off (loopback only). */
+  tokens: Map<string, string>;
+  instanceId: string;
+  maxUploadBytes: number;
+  maxMetadataBytes: number;
+  readChunkBytes: number;
+  logLevel: string;
+  shutdownGraceMs: number;
+}
+
+const envSchema = z.object({
+  FILESTORE_GRPC_ADDR: z.string().default('127.0.0.1:50051'),
+  FILESTORE_DATA_DIR: z.string().default('./var'),
+  DATABASE_URL: z.string().optional(),
+  FILESTORE_DB_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(16),
+  FILESTORE_BACKENDS_PATH: z.string().optional(),
+  FILESTORE_TOKENS: z.string().optional(),
+  FILESTORE_TOKENS_PATH: z.string().optional(),
+  FILESTORE_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
+  FILESTORE_MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(64 * 1024 ** 3),
+  FILESTORE_MAX_METADATA_BYTES: z.coerce.number().int().positive().default(64 * 1024),
+  FILESTORE_READ_CHUNK_BYTES: z.coerce.number().int().min(4096).max(4 * 1024 * 1024).default(256 * 1024),
+  FILESTORE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  FILESTORE_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+});
+
+function parseFile(file: string): unknown {
+  const text = readFileSync(file, 'utf8');
+  return file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+}
+
+function parseTokens(inline: string | undefined, file: string | undefined): Map<string, string> {
+  const tokens = new Map<string, string>();
+  for (const pair of (inline ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const at = pair.indexOf(':');
+    if (at <= 0 || at === pair.length - 1) throw new Error(`FILESTORE_TOKENS: "${pair.slice(0, 20)}…" is not principal:token`);
+    tokens.set(pair.slice(at + 1), pair.slice(0, at));
+  }
+  if (file) for (const t of tokensFileSchema.parse(parseFile(file)).tokens) tokens.set(t.token, t.principal);
+  return tokens;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const e = envSchema.parse(env);
+  const dataDir = path.resolve(e.FILESTORE_DATA_DIR);
+  const backends = e.FILESTORE_BACKENDS_PATH
+    ? backendsFileSchema.parse(parseFile(e.FILESTORE_BACKENDS_PATH)).backends
+    : [{ id: 1, name: 'default', kind: 'local' as const, root: path.join(dataDir, 'data'), readOnly: false }];
+  const ids = new Set(backends.map((b) => b.id));
+  if (ids.size !== backends.length) throw new Error('backends: ids must be unique');
+  const port = e.FILESTORE_GRPC_ADDR.split(':').pop();
+  return {
+    grpcAddr: e.FILESTORE_GRPC_ADDR,
+    dataDir,
+    databaseUrl: e.DATABASE_URL || null,
+    dbPoolSize: e.FILESTORE_DB_POOL_SIZE,
+    backends: backends.map((b) => ({ ...b, root: path.resolve(b.root) })),
+    tokens: parseTokens(e.FILESTORE_TOKENS, e.FILESTORE_TOKENS_PATH),
+    // Stable across restarts of the same process slot, so that recovery finds its own in-flight commands.
+    instanceId: e.FILESTORE_INSTANCE_ID ?? `${hostname()}-${port}`.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64),
+    maxUploadBytes: e.FILESTORE_MAX_UPLOAD_BYTES,
+    maxMetadataBytes: e.FILESTORE_MAX_METADATA_BYTES,
+    readChunkBytes: e.FILESTORE_READ_CHUNK_BYTES,
+    logLevel: e.FILESTORE_LOG_LEVEL,
+    shutdownGraceMs: e.FILESTORE_SHUTDOWN_GRACE_MS,
+  };
+}

@@ -1,0 +1,90 @@
+// One database interface over two drivers: node-postgres (service mode) and PGlite (embedded).
+// Only src/db touches drizzle; the rest of the code calls the repositories beside this file.
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { SQL } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
+import pg from 'pg';
+import { unavailable } from '../errors/domain-error.js';
+
+export type Row = Record<string, unknown>;
+
+export interface Executor {
+  rows<T = Row>(query: SQL): Promise<T[]>;
+}
+
+export interface Database extends Executor {
+  readonly kind: 'pg' | 'pglite';
+  transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+const MIGRATION_LOCK = 7_342_001; // arbitrary advisory lock id: one migrator at a time
+
+interface DrizzleLike {
+  execute(query: SQL): Promise<unknown>;
+  transaction<T>(fn: (tx: DrizzleLike) => Promise<T>): Promise<T>;
+}
+
+function executor(db: DrizzleLike): Executor {
+  return {
+    async rows<T>(query: SQL): Promise<T[]> {
+      const result = (await db.execute(query)) as { rows: T[] };
+      return result.rows;
+    },
+  };
+}
+
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001']);
+
+function translateConnectionError(err: unknown): never {
+  const code = (err as { code?: string })?.code;
+  if (code && CONNECTION_ERRORS.has(code)) {
+    throw unavailable('DATABASE_UNAVAILABLE', `the database is unreachable (${code}); retry later`);
+  }
+  throw err;
+}
+
+function wrap(kind: Database['kind'], db: DrizzleLike, close: () => Promise<void>): Database {
+  const base = executor(db);
+  return {
+    kind,
+    rows: <T,>(q: SQL) => base.rows<T>(q).catch(translateConnectionError),
+    transaction: (fn) => db.transaction((tx) => fn(executor(tx))).catch(translateConnectionError),
+    close,
+  };
+}
+
+export async function connectPostgres(url: string, poolSize = 16): Promise<Database> {
+  const { drizzle } = await import('drizzle-orm/node-postgres');
+  const { migrate } = await import('drizzle-orm/node-postgres/migrator');
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  pool.on('error', () => {}); // idle client errors surface on the next query instead
+  const client = await pool.connect().catch(translateConnectionError);
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_DIR });
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
+    client.release();
+  }
+  const db = drizzle(pool) as unknown as DrizzleLike;
+  return wrap('pg', db, () => pool.end());
+}
+
+/** dataDir undefined: in memory (tests). */
+export async function connectPglite(dataDir?: string): Promise<Database> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { drizzle } = await import('drizzle-orm/pglite');
+  const { migrate } = await import('drizzle-orm/pglite/migrator');
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const client = dataDir ? new PGlite(dataDir) : new PGlite();
+  const orm = drizzle(client);
+  await migrate(orm, { migrationsFolder: MIGRATIONS_DIR });
+  return wrap('pglite', orm as unknown as DrizzleLike, () => client.close());
+}
+
+export async function ping(db: Executor): Promise<void> {
+  await db.rows(sql`SELECT 1`);
+}

@@ -1,0 +1,110 @@
+// The append-only command journal. An entry is inserted PENDING before a command's I/O
+// and completed in the same transaction as the command's metadata changes.
+import { sql, type SQL } from 'drizzle-orm';
+import { likePrefixPattern } from '../paths/index.js';
+import type { Executor } from './database.js';
+import { toJournal, type Json, type JournalRecord, type JournalStatus } from './records.js';
+
+export interface NewJournalEntry {
+  backendId: number;
+  command: string;
+  principal: string;
+  idempotencyKey: string | null;
+  paramsHash: string;
+  params: Json;
+  plan: Json;
+  path: string;
+  targetBackendId: number | null;
+  targetPath: string | null;
+  nodeId: number | null;
+  instanceId: string;
+}
+
+/** Returns the new entry's id, or null when an active entry already holds the idempotency key. */
+export async function insertPending(ex: Executor, e: NewJournalEntry): Promise<number | null> {
+  const rows = await ex.rows<{ id: unknown }>(
+    sql`INSERT INTO journal_entries (backend_id, command, status, principal, idempotency_key, params_hash, params, plan,
+                                     path, target_backend_id, target_path, node_id, instance_id)
+        VALUES (${e.backendId}, ${e.command}, 'PENDING', ${e.principal}, ${e.idempotencyKey}, ${e.paramsHash},
+                ${JSON.stringify(e.params)}::jsonb, ${JSON.stringify(e.plan)}::jsonb, ${e.path}, ${e.targetBackendId},
+                ${e.targetPath}, ${e.nodeId}, ${e.instanceId})
+        ON CONFLICT (backend_id, principal, idempotency_key) WHERE idempotency_key IS NOT NULL AND idempotency_active
+        DO NOTHING
+        RETURNING id`,
+  );
+  return rows.length ? Number(rows[0].id) : null;
+}
+
+export async function findByIdempotencyKey(ex: Executor, backendId: number, principal: string, key: string): Promise<JournalRecord | null> {
+  const rows = await ex.rows(
+    sql`SELECT * FROM journal_entries
+        WHERE backend_id = ${backendId} AND principal = ${principal} AND idempotency_key = ${key} AND idempotency_active`,
+  );
+  return rows.length ? toJournal(rows[0]) : null;
+}
+
+export async function markSucceeded(ex: Executor, backendId: number, id: number, nodeId: number | null, result: Json): Promise<void> {
+  await ex.rows(
+    sql`UPDATE journal_entries SET status = 'SUCCEEDED', node_id = coalesce(${nodeId}, node_id),
+          result = ${JSON.stringify(result)}::jsonb, completed_at = now()
+        WHERE backend_id = ${backendId} AND id = ${id}`,
+  );
+}
+
+/** FAILED or ROLLED_BACK: the command had no effect, so its idempotency key is released. */
+export async function markEnded(
+  ex: Executor,
+  backendId: number,
+  id: number,
+  status: Exclude<JournalStatus, 'PENDING' | 'SUCCEEDED'>,
+  error: { code: string; reason: string; message: string } | null,
+): Promise<void> {
+  await ex.rows(
+    sql`UPDATE journal_entries SET status = ${status}, error = ${error ? JSON.stringify(error) : null}::jsonb,
+          idempotency_active = false, completed_at = now()
+        WHERE backend_id = ${backendId} AND id = ${id} AND status = 'PENDING'`,
+  );
+}
+
+export async function getEntry(ex: Executor, id: number, backendId?: number): Promise<JournalRecord | null> {
+  const scope = backendId === undefined ? sql`` : sql` AND backend_id = ${backendId}`;
+  const rows = await ex.rows(sql`SELECT * FROM journal_entries WHERE id = ${id}${scope}`);
+  return rows.length ? toJournal(rows[0]) : null;
+}
+
+export async function pendingEntries(ex: Executor, instanceId: string): Promise<JournalRecord[]> {
+  const rows = await ex.rows(
+    sql`SELECT * FROM journal_entries WHERE instance_id = ${instanceId} AND status = 'PENDING' ORDER BY id`,
+  );
+  return rows.map(toJournal);
+}
+
+export interface JournalFilter {
+  backendId?: number;
+  pathPrefix?: string;
+  command?: string;
+  status?: JournalStatus;
+  since?: Date;
+  until?: Date;
+  beforeId?: number;
+}
+
+function underPrefix(column: SQL, prefix: string): SQL {
+  return sql`(${column} = ${prefix} OR ${column} LIKE ${likePrefixPattern(prefix)})`;
+}
+
+/** Newest first. */
+export async function listEntries(ex: Executor, f: JournalFilter, limit: number): Promise<JournalRecord[]> {
+  const where: SQL[] = [sql`true`];
+  if (f.backendId) where.push(sql`backend_id = ${f.backendId}`);
+  if (f.pathPrefix) where.push(sql`(${underPrefix(sql`path`, f.pathPrefix)} OR ${underPrefix(sql`target_path`, f.pathPrefix)})`);
+  if (f.command) where.push(sql`command = ${f.command}`);
+  if (f.status) where.push(sql`status = ${f.status}`);
+  if (f.since) where.push(sql`created_at >= ${f.since.toISOString()}`);
+  if (f.until) where.push(sql`created_at < ${f.until.toISOString()}`);
+  if (f.beforeId) where.push(sql`id < ${f.beforeId}`);
+  const rows = await ex.rows(
+    sql`SELECT * FROM journal_entries WHERE ${sql.join(where, sql` AND `)} ORDER BY id DESC LIMIT ${limit}`,
+  );
+  return rows.map(toJournal);
+}

@@ -1,0 +1,206 @@
+// Queries on nodes and snapshots. Callers pass the executor: the database, or a transaction.
+import { sql, type SQL } from 'drizzle-orm';
+import { likePrefixPattern } from '../paths/index.js';
+import type { Executor } from './database.js';
+import { int, toNode, toSnapshot, type Json, type NodeKind, type NodeRecord, type RollupRecord, type SnapshotRecord } from './records.js';
+
+const LIVE = sql`state <> 'DELETED'`;
+export type LockMode = 'none' | 'share' | 'update';
+
+function lockClause(mode: LockMode): SQL {
+  if (mode === 'share') return sql` FOR SHARE`;
+  if (mode === 'update') return sql` FOR UPDATE`;
+  return sql``;
+}
+
+export async function findLive(ex: Executor, backendId: number, path: string, lock: LockMode = 'none'): Promise<NodeRecord | null> {
+  const rows = await ex.rows(
+    sql`SELECT * FROM nodes WHERE backend_id = ${backendId} AND path = ${path} AND ${LIVE}${lockClause(lock)}`,
+  );
+  return rows.length ? toNode(rows[0]) : null;
+}
+
+/** By id alone (any backend); deleted nodes too, so that clients can see what became of them. */
+export async function findById(ex: Executor, id: number, lock: LockMode = 'none'): Promise<NodeRecord | null> {
+  const rows = await ex.rows(sql`SELECT * FROM nodes WHERE id = ${id}${lockClause(lock)}`);
+  return rows.length ? toNode(rows[0]) : null;
+}
+
+/** Locks every live node strictly below `path`, in path order (one order for all, so no deadlocks between subtree locks). */
+export async function lockDescendants(ex: Executor, backendId: number, path: string, mode: 'share' | 'update'): Promise<number> {
+  const rows = await ex.rows(
+    sql`SELECT id FROM nodes WHERE backend_id = ${backendId} AND path LIKE ${likePrefixPattern(path)} AND path <> '' AND ${LIVE}
+        ORDER BY path${lockClause(mode)}`,
+  );
+  return rows.length;
+}
+
+export async function hasLiveChildren(ex: Executor, backendId: number, parentId: number): Promise<boolean> {
+  const rows = await ex.rows(sql`SELECT 1 FROM nodes WHERE backend_id = ${backendId} AND parent_id = ${parentId} AND ${LIVE} LIMIT 1`);
+  return rows.length > 0;
+}
+
+export interface NewNode {
+  backendId: number;
+  parentId: number | null;
+  path: string;
+  name: string;
+  kind: NodeKind;
+  sizeBytes?: number;
+  sha256?: string | null;
+  metadata?: Json;
+}
+
+/** Inserts a live node, or returns null when a live node already holds the path (after waiting for its writer). */
+export async function insertNode(ex: Executor, n: NewNode): Promise<NodeRecord | null> {
+  const rows = await ex.rows(
+    sql`INSERT INTO nodes (backend_id, parent_id, path, name, kind, size_bytes, sha256, metadata)
+        VALUES (${n.backendId}, ${n.parentId}, ${n.path}, ${n.name}, ${n.kind}, ${n.sizeBytes ?? 0}, ${n.sha256 ?? null},
+                ${JSON.stringify(n.metadata ?? {})}::jsonb)
+        ON CONFLICT (backend_id, path) WHERE state <> 'DELETED' DO NOTHING
+        RETURNING *`,
+  );
+  return rows.length ? toNode(rows[0]) : null;
+}
+
+export interface NodeChange {
+  sizeBytes?: number;
+  sha256?: string | null;
+  metadata?: Json;
+  state?: NodeRecord['state'];
+}
+
+/** Applies a change and bumps the version by one. */
+export async function updateNode(ex: Executor, node: NodeRecord, change: NodeChange): Promise<NodeRecord> {
+  const rows = await ex.rows(
+    sql`UPDATE nodes SET
+          version = version + 1,
+          size_bytes = ${change.sizeBytes ?? node.sizeBytes},
+          sha256 = ${change.sha256 === undefined ? node.sha256 : change.sha256},
+          metadata = ${JSON.stringify(change.metadata ?? node.metadata)}::jsonb,
+          state = ${change.state ?? node.state},
+          updated_at = now()
+        WHERE backend_id = ${node.backendId} AND id = ${node.id}
+        RETURNING *`,
+  );
+  return toNode(rows[0]);
+}
+
+/** Moves a node to a new path and parent (version + 1) and rewrites its descendants' paths. */
+export async function moveSubtree(
+  ex: Executor,
+  node: NodeRecord,
+  to: { path: string; name: string; parentId: number },
+): Promise<NodeRecord> {
+  if (node.kind === 'DIRECTORY') {
+    await ex.rows(
+      sql`UPDATE nodes SET path = ${to.path} || substr(path, ${node.path.length + 1}), updated_at = now()
+          WHERE backend_id = ${node.backendId} AND path LIKE ${likePrefixPattern(node.path)} AND ${LIVE}`,
+    );
+  }
+  const rows = await ex.rows(
+    sql`UPDATE nodes SET path = ${to.path}, name = ${to.name}, parent_id = ${to.parentId}, version = version + 1, updated_at = now()
+        WHERE backend_id = ${node.backendId} AND id = ${node.id} RETURNING *`,
+  );
+  return toNode(rows[0]);
+}
+
+/** Marks a node and its live descendants DELETED (version + 1 each) and snapshots them. */
+export async function deleteSubtree(ex: Executor, node: NodeRecord, journalId: number): Promise<NodeRecord> {
+  const rows = await ex.rows(
+    sql`WITH gone AS (
+          UPDATE nodes SET state = 'DELETED', version = version + 1, updated_at = now(), deleted_at = now()
+          WHERE backend_id = ${node.backendId} AND ${LIVE}
+            AND (id = ${node.id} OR (${node.kind === 'DIRECTORY'} AND path LIKE ${likePrefixPattern(node.path)} AND path <> ''))
+          RETURNING *
+        ), snap AS (
+          INSERT INTO snapshots (backend_id, node_id, version, path, kind, state, size_bytes, sha256, metadata, journal_id)
+          SELECT backend_id, id, version, path, kind, state, size_bytes, sha256, metadata, ${journalId} FROM gone
+        )
+        SELECT * FROM gone WHERE id = ${node.id}`,
+  );
+  return toNode(rows[0]);
+}
+
+/**
+ * Copies a node (and, for a directory, its live subtree) to `to`, giving each copy a new id,
+ * version 1 and a snapshot. Returns the copy of `node`.
+ */
+export async function copySubtree(
+  ex: Executor,
+  node: NodeRecord,
+  to: { backendId: number; path: string; name: string; parentId: number },
+  journalId: number,
+): Promise<NodeRecord> {
+  const descendants = node.kind === 'DIRECTORY' ? sql`OR (path LIKE ${likePrefixPattern(node.path)} AND path <> '')` : sql``;
+  const rows = await ex.rows(
+    sql`WITH src AS (
+          SELECT * FROM nodes WHERE backend_id = ${node.backendId} AND ${LIVE} AND (id = ${node.id} ${descendants})
+        ), mapped AS (
+          SELECT src.*, nextval('node_id_seq') AS new_id FROM src
+        ), copied AS (
+          INSERT INTO nodes (backend_id, id, parent_id, path, name, kind, state, size_bytes, sha256, metadata)
+          SELECT ${to.backendId}, m.new_id,
+                 CASE WHEN m.id = ${node.id} THEN ${to.parentId} ELSE p.new_id END,
+                 CASE WHEN m.id = ${node.id} THEN ${to.path} ELSE ${to.path} || substr(m.path, ${node.path.length + 1}) END,
+                 CASE WHEN m.id = ${node.id} THEN ${to.name} ELSE m.name END,
+                 m.kind, 'ACTIVE', m.size_bytes, m.sha256, m.metadata
+          FROM mapped m LEFT JOIN mapped p ON p.id = m.parent_id
+          RETURNING *
+        ), snap AS (
+          INSERT INTO snapshots (backend_id, node_id, version, path, kind, state, size_bytes, sha256, metadata, journal_id)
+          SELECT backend_id, id, version, path, kind, state, size_bytes, sha256, metadata, ${journalId} FROM copied
+        )
+        SELECT * FROM copied WHERE path = ${to.path}`,
+  );
+  return toNode(rows[0]);
+}
+
+export async function insertSnapshot(ex: Executor, node: NodeRecord, journalId: number): Promise<void> {
+  await ex.rows(
+    sql`INSERT INTO snapshots (backend_id, node_id, version, path, kind, state, size_bytes, sha256, metadata, journal_id)
+        VALUES (${node.backendId}, ${node.id}, ${node.version}, ${node.path}, ${node.kind}, ${node.state}, ${node.sizeBytes},
+                ${node.sha256}, ${JSON.stringify(node.metadata)}::jsonb, ${journalId})`,
+  );
+}
+
+export async function listChildren(
+  ex: Executor,
+  parent: NodeRecord,
+  afterName: string | null,
+  limit: number,
+): Promise<NodeRecord[]> {
+  const after = afterName === null ? sql`` : sql` AND name > ${afterName}`;
+  const rows = await ex.rows(
+    sql`SELECT * FROM nodes WHERE backend_id = ${parent.backendId} AND parent_id = ${parent.id} AND ${LIVE}${after}
+        ORDER BY name LIMIT ${limit}`,
+  );
+  return rows.map(toNode);
+}
+
+export async function listSnapshots(ex: Executor, node: NodeRecord, beforeVersion: number | null, limit: number): Promise<SnapshotRecord[]> {
+  const before = beforeVersion === null ? sql`` : sql` AND version < ${beforeVersion}`;
+  const rows = await ex.rows(
+    sql`SELECT * FROM snapshots WHERE backend_id = ${node.backendId} AND node_id = ${node.id}${before}
+        ORDER BY version DESC LIMIT ${limit}`,
+  );
+  return rows.map(toSnapshot);
+}
+
+/** Recomputes a directory's rollup from its live subtree (exact; rollup maintenance comes with the rollup workers). */
+export async function computeRollup(ex: Executor, dir: NodeRecord): Promise<RollupRecord> {
+  const rows = await ex.rows(
+    sql`SELECT coalesce(sum(size_bytes), 0) AS size_bytes,
+               count(*) FILTER (WHERE kind = 'FILE') AS file_count,
+               count(*) FILTER (WHERE kind = 'DIRECTORY') AS dir_count
+        FROM nodes WHERE backend_id = ${dir.backendId} AND path LIKE ${likePrefixPattern(dir.path)} AND path <> '' AND ${LIVE}`,
+  );
+  const r = rows[0];
+  return { sizeBytes: int(r.size_bytes), fileCount: int(r.file_count), dirCount: int(r.dir_count), calculatedAt: new Date() };
+}
+
+/** Makes sure a backend's root directory node exists. */
+export async function ensureRoot(ex: Executor, backendId: number): Promise<NodeRecord> {
+  await insertNode(ex, { backendId, parentId: null, path: '', name: '', kind: 'DIRECTORY' });
+  return (await findLive(ex, backendId, ''))!;
+}

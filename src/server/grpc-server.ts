@@ -1,0 +1,67 @@
+// grpc-js wiring: the three services, health and reflection on one port.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { loadFileDescriptorSetFromBuffer } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import { EventsServiceService } from '../../gen/filestore/v1/events_service.js';
+import { FileStoreServiceService } from '../../gen/filestore/v1/filestore_service.js';
+import { JournalServiceService } from '../../gen/filestore/v1/journal_service.js';
+import type { HandlerContext } from './call.js';
+import { eventsHandlers } from './handlers/events.js';
+import { fileStoreHandlers } from './handlers/filestore.js';
+import { journalHandlers } from './handlers/journal.js';
+
+const DESCRIPTOR_SET = fileURLToPath(new URL('../../gen/filestore.binpb', import.meta.url));
+export const SERVICE_NAMES = ['filestore.v1.FileStoreService', 'filestore.v1.JournalService', 'filestore.v1.EventsService'];
+const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+
+export interface RunningServer {
+  port: number;
+  /** Stops taking calls, lets in-flight ones finish (up to graceMs), then closes. */
+  drain(graceMs: number): Promise<void>;
+}
+
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+export function splitAddress(addr: string): { host: string; port: number } {
+  const at = addr.lastIndexOf(':');
+  if (at <= 0) throw new Error(`FILESTORE_GRPC_ADDR "${addr}" must be host:port`);
+  return { host: addr.slice(0, at), port: Number(addr.slice(at + 1)) };
+}
+
+export async function startGrpcServer(ctx: HandlerContext, address: string): Promise<RunningServer> {
+  const server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
+  server.addService(FileStoreServiceService, fileStoreHandlers(ctx));
+  server.addService(JournalServiceService, journalHandlers(ctx));
+  server.addService(EventsServiceService, eventsHandlers(ctx));
+
+  const health = new HealthImplementation(Object.fromEntries(['', ...SERVICE_NAMES].map((s) => [s, 'SERVING' as const])));
+  health.addToServer(server);
+  new ReflectionService(loadFileDescriptorSetFromBuffer(readFileSync(DESCRIPTOR_SET))).addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+
+  return {
+    port,
+    async drain(graceMs) {
+      for (const s of ['', ...SERVICE_NAMES]) health.setStatus(s, 'NOT_SERVING');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,119 @@
+// Servers for tests: in-process (startTestServer) or the real binary in a child process (spawnServer).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import pino from 'pino';
+import { startApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config/config.js';
+import { TestClient } from './client.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+
+export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
+
+export interface TestServer {
+  app: App;
+  client: TestClient;
+  dataDir: string;
+  /** The local root of backend 1. */
+  root: string;
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export interface TestEnv {
+  dataDir: string;
+  db: TestDatabase;
+  env: Record<string, string>;
+  cleanup(): Promise<void>;
+}
+
+export async function makeTestEnv(extra: Record<string, string> = {}): Promise<TestEnv> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'filestore-test-'));
+  const db = await createTestDatabase();
+  const env: Record<string, string> = {
+    FILESTORE_DATA_DIR: dataDir,
+    FILESTORE_GRPC_ADDR: '127.0.0.1:0',
+    FILESTORE_LOG_LEVEL: 'warn',
+    FILESTORE_INSTANCE_ID: 'test',
+    ...(db.url ? { DATABASE_URL: db.url } : {}),
+    ...extra,
+  };
+  return {
+    dataDir,
+    db,
+    env,
+    async cleanup() {
+      await db.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function startTestServer(extra: Record<string, string> = {}): Promise<TestServer> {
+  const testEnv = await makeTestEnv(extra);
+  const app = await startApp(loadConfig(testEnv.env), pino({ level: 'warn' }));
+  const client = new TestClient(`127.0.0.1:${app.port}`, extra.FILESTORE_TOKENS?.split(',')[0]?.split(':')[1]);
+  return {
+    app,
+    client,
+    dataDir: testEnv.dataDir,
+    root: path.join(testEnv.dataDir, 'data'),
+    env: testEnv.env,
+    async close() {
+      client.close();
+      await app.stop(2000);
+      await testEnv.cleanup();
+    },
+  };
+}
+
+export interface SpawnedServer {
+  child: ChildProcess;
+  port: number;
+  client: TestClient;
+  /** Lines the server logged. */
+  output: string[];
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `node --import tsx src/main.ts` with `env` and waits for it to serve. */
+export async function spawnServer(env: Record<string, string>, timeoutMs = 60_000): Promise<SpawnedServer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src/main.ts')], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, FILESTORE_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${output.join('\n')}`)), timeoutMs);
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        output.push(line);
+        const m = /"port":(\d+)/.exec(line);
+        if (m && line.includes('filestore serving')) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+    }
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${output.join('\n')}`));
+    });
+  });
+  const client = new TestClient(`127.0.0.1:${port}`);
+  return {
+    child,
+    port,
+    client,
+    output,
+    async kill(signal = 'SIGKILL') {
+      client.close();
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
