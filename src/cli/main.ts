@@ -1,0 +1,27 @@
+// The `filestore` command for operators.
+import { Command } from 'commander';
+import { openDatabase } from '../app.js';
+import { loadConfig } from '../config/config.js';
+
+const program = new Command()
+  .name('filestore')
+  .description('Filestore: files and directories with canonical metadata in PostgreSQL, over gRPC');
+
+program
+  .command('serve')
+  .description('serve the gRPC API (same as npm start); settings come from the environment (see README)')
+  .action(async () => {
+    await import('../main.js');
+  });
+
+program
+  .command('migrate')
+  .description('apply database migrations (DATABASE_URL, or the embedded PGlite under FILESTORE_DATA_DIR) and exit')
+  .action(async () => {
+    const config = loadConfig();
+    const db = await openDatabase(config);
+    await db.close();
+    console.log(`migrations applied (${db.kind})`);
+  });
+
+await program.parseAsync(process.argv);
