@@ -6,10 +6,13 @@ import type { Backend } from '../backends/backend.js';
 import { baseName, parentOf } from '../paths/index.js';
 import { CreatedDirs, plannedParents, settlePlannedDirs } from './directories.js';
 import { runJournalled, type CommandResult } from './journalled.js';
+import { crashPoint } from './crash-points.js';
 import type { Actor, Services } from './services.js';
-import { lockTransfer, transferAddresses, transferParams, type TransferInput } from './transfer.js';
+import { lockTransfer, replayTransfer, transferAddresses, transferParams, type TransferInput } from './transfer.js';
 
 export async function copyNodeCommand(svc: Services, actor: Actor, req: TransferInput): Promise<CommandResult> {
+  const replay = await replayTransfer(svc, actor, 'CopyNode', req);
+  if (replay) return replay;
   const { src, dst } = await transferAddresses(svc, req, 'copied');
   const { backend } = dst.entry;
   const key = backend.newStagingKey();
@@ -34,8 +37,10 @@ export async function copyNodeCommand(svc: Services, actor: Actor, req: Transfer
         svc.db.transaction(async (tx) => {
           const { node, parent, replaced } = await lockTransfer(tx, src, dst, req, 'share', journalId, created);
           await backend.stageCopy(src.path, key);
+          crashPoint('copy:after-stage');
           await backend.publish(key, dst.path);
           published = true;
+          crashPoint('copy:after-publish');
           if (replaced) await nodes.deleteSubtree(tx, replaced, journalId);
           const copy = await nodes.copySubtree(tx, node, { backendId: dst.backendId, path: dst.path, name: baseName(dst.path), parentId: parent.id }, journalId);
           await succeed(tx, copy);
@@ -56,12 +61,17 @@ export async function recoverCopyNode(svc: Services, e: JournalRecord): Promise<
   const target = e.targetPath!;
   const dirs = (e.plan.dirs as string[]) ?? [];
   const stillStaged = await entry.backend.stagingExists(key);
-  const targetThere = !!(await entry.backend.stat(target));
+  const onTarget = await entry.backend.stat(target);
   await svc.db.transaction(async (tx) => {
     const node = await nodes.findLive(tx, e.backendId, e.path, 'share');
     const replacedBefore = await nodes.findLive(tx, entry.id, target);
-    // With overwrite, a file was at the target before: only its content tells whether the copy landed.
-    const landed = targetThere && (!replacedBefore || (await contentHash(entry.backend, target)) === node?.sha256);
+    // The copy landed only if the target holds what the source is. With overwrite, a file was at the
+    // target before: only its content tells. A directory that was there is never the copy (publishing
+    // never replaces a directory; the command was refused before its entry was marked FAILED).
+    const sameKind = !!node && onTarget?.kind === (node.kind === 'DIRECTORY' ? 'directory' : 'file');
+    const landed =
+      sameKind &&
+      (!replacedBefore || (replacedBefore.kind === 'FILE' && node!.kind === 'FILE' && (await contentHash(entry.backend, target)) === node!.sha256));
     if (node && !stillStaged && landed) {
       await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
       const parent = await nodes.findLive(tx, entry.id, parentOf(target));
@@ -78,7 +88,8 @@ export async function recoverCopyNode(svc: Services, e: JournalRecord): Promise<
   });
 }
 
-async function contentHash(backend: Backend, path: string): Promise<string> {
+/** sha256 (hex) of the file at `path`, read through the backend. */
+export async function contentHash(backend: Backend, path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of backend.read(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');

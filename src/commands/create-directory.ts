@@ -1,4 +1,4 @@
-import type { JournalRecord, Json } from '../db/records.js';
+import type { JournalRecord, Json, NodeRecord } from '../db/records.js';
 import * as nodes from '../db/nodes-repo.js';
 import * as journal from '../db/journal-repo.js';
 import { alreadyExists } from '../errors/domain-error.js';
@@ -37,11 +37,20 @@ export async function createDirectoryCommand(svc: Services, actor: Actor, req: C
       run: (journalId, succeed) =>
         svc.db.transaction(async (tx) => {
           const parent = await lockParent(tx, addr.entry, addr.path, req.parents, journalId, created);
+          const refuseExisting = (existing: NodeRecord) => {
+            if (!(req.parents && existing.kind === 'DIRECTORY')) {
+              throw alreadyExists('NODE_EXISTS', `"${addr.path}" already exists (a ${existing.kind.toLowerCase()}); choose another path`);
+            }
+          };
           const existing = await nodes.findLive(tx, addr.backendId, addr.path, 'share');
-          if (existing && !(req.parents && existing.kind === 'DIRECTORY')) {
-            throw alreadyExists('NODE_EXISTS', `"${addr.path}" already exists (a ${existing.kind.toLowerCase()}); choose another path`);
+          if (existing) refuseExisting(existing);
+          let node = existing;
+          if (!node) {
+            // A racing command may create the path between the lookup and the insert: then it is ours only with parents.
+            const made = await createDirectory(tx, addr.entry, addr.path, parent, journalId, created, req.metadata);
+            if (!made.isNew) refuseExisting(made.node);
+            node = made.node;
           }
-          const node = existing ?? (await createDirectory(tx, addr.entry, addr.path, parent, journalId, created, req.metadata)).node;
           await succeed(tx, node);
           return node;
         }),

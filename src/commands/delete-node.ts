@@ -4,7 +4,8 @@ import type { JournalRecord, Json } from '../db/records.js';
 import { failedPrecondition } from '../errors/domain-error.js';
 import { resolveAddress } from './addressing.js';
 import { checkVersion, requireFound, requireNotRoot, requireWritable } from './checks.js';
-import { runJournalled, type CommandResult } from './journalled.js';
+import { replayByNodeId, runJournalled, type CommandResult } from './journalled.js';
+import { crashPoint } from './crash-points.js';
 import type { Actor, Services } from './services.js';
 
 export interface DeleteNodeInput {
@@ -21,6 +22,16 @@ export interface DeleteNodeInput {
  * so it can still be undone) and mark it and its subtree DELETED; purge the staged copy after commit.
  */
 export async function deleteNodeCommand(svc: Services, actor: Actor, req: DeleteNodeInput): Promise<CommandResult> {
+  // By node_id, the request means that node wherever it is: its path is not part of the params.
+  const params = (backendId: number, path: string) => ({
+    backend_id: backendId,
+    path: req.nodeId ? null : path,
+    node_id: req.nodeId || null,
+    recursive: req.recursive,
+    expected_version: req.expectedVersion ?? null,
+  });
+  const replay = await replayByNodeId(svc, actor, 'DeleteNode', req, (backendId) => params(backendId, ''));
+  if (replay) return replay;
   const addr = await resolveAddress(svc, req);
   requireNotRoot(addr.path, 'deleted');
   requireWritable(addr.entry);
@@ -35,13 +46,7 @@ export async function deleteNodeCommand(svc: Services, actor: Actor, req: Delete
       backendId: addr.backendId,
       path: addr.path,
       nodeId: addr.nodeId,
-      params: {
-        backend_id: addr.backendId,
-        path: addr.path,
-        node_id: addr.nodeId ?? null,
-        recursive: req.recursive,
-        expected_version: req.expectedVersion ?? null,
-      },
+      params: params(addr.backendId, addr.path),
       plan: { trash_key: trashKey },
     },
     {
@@ -56,6 +61,7 @@ export async function deleteNodeCommand(svc: Services, actor: Actor, req: Delete
             await nodes.lockDescendants(tx, node.backendId, node.path, 'update');
           }
           if (await backend.stat(node.path)) await backend.unpublish(node.path, trashKey);
+          crashPoint('delete:after-unpublish');
           const deleted = await nodes.deleteSubtree(tx, node, journalId);
           await succeed(tx, deleted);
           return deleted;

@@ -6,6 +6,7 @@ import type { Json, NodeRecord } from '../db/records.js';
 import { failedPrecondition } from '../errors/domain-error.js';
 import { ancestorsOf, baseName, parentOf } from '../paths/index.js';
 import { requireKind, requireUsable } from './checks.js';
+import { crashPoint } from './crash-points.js';
 import type { BackendEntry } from './services.js';
 
 /** Directories a command created on disk, to remove again if it ends without effect. */
@@ -44,6 +45,7 @@ export async function createDirectory(
   if (!onDisk) {
     await entry.backend.mkdir(path);
     created.paths.push(path);
+    crashPoint('mkdir:after-mkdir');
   } else if (onDisk.kind !== 'directory') {
     throw failedPrecondition('BACKEND_CONFLICT', `"${path}" is an untracked file on the backend; reconcile it before creating a directory there`);
   }

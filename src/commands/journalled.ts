@@ -4,8 +4,10 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Executor } from '../db/database.js';
 import * as journal from '../db/journal-repo.js';
+import * as nodesRepo from '../db/nodes-repo.js';
 import { nodeFromJson, type Json, type JournalRecord, type NodeRecord } from '../db/records.js';
 import { aborted, failedPrecondition, FilestoreError, invalidArgument, isFilestoreError } from '../errors/domain-error.js';
+import { crashPoint } from './crash-points.js';
 import type { Actor, Services } from './services.js';
 
 export interface CommandSpec {
@@ -60,7 +62,9 @@ function replayOf(entry: JournalRecord): CommandResult {
   return { node: nodeFromJson((entry.result as { node: Json }).node), journalId: entry.id, idempotentReplay: true };
 }
 
-async function settledTwin(svc: Services, spec: CommandSpec, hash: string): Promise<CommandResult | null> {
+type TwinSpec = Pick<CommandSpec, 'command' | 'actor' | 'idempotencyKey' | 'backendId'>;
+
+async function settledTwin(svc: Services, spec: TwinSpec, hash: string): Promise<CommandResult | null> {
   const deadline = Date.now() + WAIT_FOR_TWIN_MS;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     const twin = await journal.findByIdempotencyKey(svc.db, spec.backendId, spec.actor.principal, spec.idempotencyKey);
@@ -78,6 +82,26 @@ async function settledTwin(svc: Services, spec: CommandSpec, hash: string): Prom
     }
     await sleep(delay);
   }
+}
+
+/**
+ * A retry of a command that names its node by node_id is answered from the journal before the node is
+ * resolved again: once the command ran, the node may be elsewhere or deleted, and resolving it would
+ * refuse the retry. `params(backendId)` must be the params the command journals (node_id, not the path).
+ * Null when the key has no active entry, so the command runs.
+ */
+export async function replayByNodeId(
+  svc: Services,
+  actor: Actor,
+  command: string,
+  req: { nodeId?: number; idempotencyKey: string },
+  params: (backendId: number) => Json,
+): Promise<CommandResult | null> {
+  if (!req.nodeId || req.nodeId < 0 || !req.idempotencyKey) return null;
+  const node = await nodesRepo.findById(svc.db, req.nodeId);
+  if (!node) return null;
+  const spec = { command, actor, idempotencyKey: req.idempotencyKey, backendId: node.backendId };
+  return settledTwin(svc, spec, hashParams(command, params(node.backendId)));
 }
 
 export async function runJournalled(svc: Services, spec: CommandSpec, body: CommandBody): Promise<CommandResult> {
@@ -122,6 +146,7 @@ export async function runJournalled(svc: Services, spec: CommandSpec, body: Comm
   } catch (err) {
     if (isFilestoreError(err) && err.code !== 'UNAVAILABLE' && err.code !== 'INTERNAL') {
       await body.discard?.();
+      crashPoint('refused:after-discard');
       await journal.markEnded(svc.db, spec.backendId, id, 'FAILED', err.toJSON()).catch(() => {});
       throw err;
     }

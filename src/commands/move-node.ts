@@ -4,10 +4,13 @@ import type { JournalRecord, Json } from '../db/records.js';
 import { baseName, parentOf } from '../paths/index.js';
 import { CreatedDirs, plannedParents, settlePlannedDirs } from './directories.js';
 import { runJournalled, type CommandResult } from './journalled.js';
+import { crashPoint } from './crash-points.js';
 import type { Actor, Services } from './services.js';
-import { lockTransfer, transferAddresses, transferParams, type TransferInput } from './transfer.js';
+import { lockTransfer, replayTransfer, transferAddresses, transferParams, type TransferInput } from './transfer.js';
 
 export async function moveNodeCommand(svc: Services, actor: Actor, req: TransferInput): Promise<CommandResult> {
+  const replay = await replayTransfer(svc, actor, 'MoveNode', req);
+  if (replay) return replay;
   const { src, dst } = await transferAddresses(svc, req, 'moved');
   const created = new CreatedDirs();
   return runJournalled(
@@ -29,6 +32,7 @@ export async function moveNodeCommand(svc: Services, actor: Actor, req: Transfer
         svc.db.transaction(async (tx) => {
           const { node, parent, replaced } = await lockTransfer(tx, src, dst, req, 'update', journalId, created);
           await src.entry.backend.rename(src.path, dst.path);
+          crashPoint('move:after-rename');
           if (replaced) await nodes.deleteSubtree(tx, replaced, journalId);
           const moved = await nodes.moveSubtree(tx, node, { path: dst.path, name: baseName(dst.path), parentId: parent.id });
           await nodes.insertSnapshot(tx, moved, journalId);

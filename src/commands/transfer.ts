@@ -7,7 +7,8 @@ import { isSameOrDescendant } from '../paths/index.js';
 import { resolveAddress, validateAddress, type Address } from './addressing.js';
 import { checkVersion, requireFound, requireNotRoot, requireUsable, requireWritable } from './checks.js';
 import { CreatedDirs, lockParent } from './directories.js';
-import type { Services } from './services.js';
+import { replayByNodeId, type CommandResult } from './journalled.js';
+import type { Actor, Services } from './services.js';
 
 export interface TransferInput {
   backendId: number;
@@ -23,8 +24,9 @@ export interface TransferInput {
 
 export async function transferAddresses(svc: Services, req: TransferInput, verb: 'moved' | 'copied') {
   const src = await resolveAddress(svc, req);
+  // proto3 cannot tell an unset target_path from "", and the root is never a target: empty means missing.
+  if (!req.targetPath) throw invalidArgument('TARGET_PATH_REQUIRED', `target_path is required: where the node is to be ${verb}`);
   const targetBackendId = req.targetBackendId || src.backendId;
-  if (!req.targetPath && req.targetPath !== '') throw invalidArgument('TARGET_PATH_REQUIRED', 'target_path is required');
   const dst = validateAddress(svc, targetBackendId, req.targetPath, 'target_path');
   if (dst.backendId !== src.backendId) {
     throw unimplemented('CROSS_BACKEND_UNSUPPORTED', `nodes cannot yet be ${verb} across backends (${src.backendId} → ${dst.backendId})`);
@@ -39,10 +41,11 @@ export async function transferAddresses(svc: Services, req: TransferInput, verb:
   return { src, dst };
 }
 
-export function transferParams(src: Address, dst: Address, req: TransferInput) {
+/** By node_id, the request means that node wherever it is: its path is not part of the params. */
+export function transferParams(src: Pick<Address, 'backendId' | 'path' | 'nodeId'>, dst: Pick<Address, 'backendId' | 'path'>, req: TransferInput) {
   return {
     backend_id: src.backendId,
-    path: src.path,
+    path: src.nodeId ? null : src.path,
     node_id: src.nodeId ?? null,
     target_backend_id: dst.backendId,
     target_path: dst.path,
@@ -50,6 +53,13 @@ export function transferParams(src: Address, dst: Address, req: TransferInput) {
     expected_version: req.expectedVersion ?? null,
     parents: req.parents,
   };
+}
+
+/** The original result of a retried MoveNode or CopyNode that names its source by node_id (see replayByNodeId). */
+export function replayTransfer(svc: Services, actor: Actor, command: 'MoveNode' | 'CopyNode', req: TransferInput): Promise<CommandResult | null> {
+  return replayByNodeId(svc, actor, command, req, (backendId) =>
+    transferParams({ backendId, path: '', nodeId: req.nodeId }, { backendId: req.targetBackendId || backendId, path: req.targetPath }, req),
+  );
 }
 
 export interface LockedTransfer {

@@ -3,7 +3,7 @@ import * as nodes from '../db/nodes-repo.js';
 import type { JournalRecord, Json } from '../db/records.js';
 import { resolveAddress } from './addressing.js';
 import { checkMetadata, checkVersion, requireFound, requireUsable, requireWritable } from './checks.js';
-import { runJournalled, type CommandResult } from './journalled.js';
+import { replayByNodeId, runJournalled, type CommandResult } from './journalled.js';
 import type { Actor, Services } from './services.js';
 
 export interface UpdateMetadataInput {
@@ -27,6 +27,17 @@ export function mergeMetadata(current: Json, patch: Json): Json {
 }
 
 export async function updateMetadataCommand(svc: Services, actor: Actor, req: UpdateMetadataInput): Promise<CommandResult> {
+  // By node_id, the request means that node wherever it is: its path is not part of the params.
+  const params = (backendId: number, path: string) => ({
+    backend_id: backendId,
+    path: req.nodeId ? null : path,
+    node_id: req.nodeId || null,
+    metadata: req.metadata ?? null,
+    merge: req.merge,
+    expected_version: req.expectedVersion ?? null,
+  });
+  const replay = await replayByNodeId(svc, actor, 'UpdateNodeMetadata', req, (backendId) => params(backendId, ''));
+  if (replay) return replay;
   const addr = await resolveAddress(svc, req);
   requireWritable(addr.entry);
   checkMetadata(req.metadata, svc.limits.maxMetadataBytes);
@@ -39,14 +50,7 @@ export async function updateMetadataCommand(svc: Services, actor: Actor, req: Up
       backendId: addr.backendId,
       path: addr.path,
       nodeId: addr.nodeId,
-      params: {
-        backend_id: addr.backendId,
-        path: addr.path,
-        node_id: addr.nodeId ?? null,
-        metadata: req.metadata ?? null,
-        merge: req.merge,
-        expected_version: req.expectedVersion ?? null,
-      },
+      params: params(addr.backendId, addr.path),
     },
     {
       run: (journalId, succeed) =>

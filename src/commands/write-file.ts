@@ -10,6 +10,8 @@ import { validateAddress } from './addressing.js';
 import { checkMetadata, checkVersion, requireKind, requireNotRoot, requireUsable, requireWritable } from './checks.js';
 import { CreatedDirs, lockParent, plannedParents, settlePlannedDirs } from './directories.js';
 import { runJournalled, type CommandResult } from './journalled.js';
+import { crashPoint } from './crash-points.js';
+import { contentHash } from './copy-node.js';
 import type { Actor, BackendEntry, Services } from './services.js';
 
 export interface WriteFileInput {
@@ -118,8 +120,10 @@ export async function writeFileCommand(
               throw alreadyExists('NODE_EXISTS', `"${header.path}" already exists; set overwrite or expected_version to replace it`);
             }
           }
+          crashPoint('write:before-publish');
           await backend.publish(key, header.path);
           published = true;
+          crashPoint('write:after-publish');
           node = existing ? await upsertFileRow(tx, entry, header.path, parent, existing, content) : node!;
           await nodes.insertSnapshot(tx, node!, journalId);
           await succeed(tx, node!);
@@ -139,14 +143,23 @@ export async function recoverWriteFile(svc: Services, e: JournalRecord): Promise
   const key = e.plan.staging_key as string;
   const dirs = (e.plan.dirs as string[]) ?? [];
   const stillStaged = await entry.backend.stagingExists(key);
+  const p = e.params as { size_bytes: number; sha256: string; metadata: Json | null };
   await svc.db.transaction(async (tx) => {
-    if (!stillStaged && (await entry.backend.stat(e.path))?.kind === 'file') {
+    const onDisk = await entry.backend.stat(e.path);
+    // Staging gone and a file at the path: the rename happened, unless that file was there before
+    // (a refused overwrite discards its staging before its entry is marked FAILED): then the content tells.
+    const before = await nodes.findLive(tx, entry.id, e.path);
+    const published =
+      !stillStaged &&
+      onDisk?.kind === 'file' &&
+      onDisk.sizeBytes === p.size_bytes &&
+      (!before || (await contentHash(entry.backend, e.path)) === p.sha256);
+    if (published) {
       // The rename happened and the transaction did not commit: roll the metadata forward.
       await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
       const parent = await nodes.findLive(tx, entry.id, parentOf(e.path));
       const existing = await nodes.findLive(tx, entry.id, e.path, 'update');
       if (parent && existing?.kind !== 'DIRECTORY') {
-        const p = e.params as { size_bytes: number; sha256: string; metadata: Json | null };
         const node = (await upsertFileRow(tx, entry, e.path, parent, existing, {
           sizeBytes: p.size_bytes,
           sha256: p.sha256,

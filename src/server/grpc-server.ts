@@ -2,9 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { loadFileDescriptorSetFromBuffer } from '@grpc/proto-loader';
+import { loadFileDescriptorSetFromBuffer, loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation, protoPath as HEALTH_PROTO } from 'grpc-health-check';
 import { EventsServiceService } from '../../gen/filestore/v1/events_service.js';
 import { FileStoreServiceService } from '../../gen/filestore/v1/filestore_service.js';
 import { JournalServiceService } from '../../gen/filestore/v1/journal_service.js';
@@ -42,7 +42,9 @@ export async function startGrpcServer(ctx: HandlerContext, address: string): Pro
 
   const health = new HealthImplementation(Object.fromEntries(['', ...SERVICE_NAMES].map((s) => [s, 'SERVING' as const])));
   health.addToServer(server);
-  new ReflectionService(loadFileDescriptorSetFromBuffer(readFileSync(DESCRIPTOR_SET))).addToServer(server);
+  // Reflection describes every service served here, health included (grpcurl list shows it).
+  const described = { ...loadFileDescriptorSetFromBuffer(readFileSync(DESCRIPTOR_SET)), ...loadSync(HEALTH_PROTO) };
+  new ReflectionService(described).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),

@@ -82,7 +82,8 @@ export interface SpawnedServer {
 export async function spawnServer(env: Record<string, string>, timeoutMs = 60_000): Promise<SpawnedServer> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src/main.ts')], {
     cwd: REPO_ROOT,
-    env: { ...process.env, FILESTORE_LOG_LEVEL: 'info', ...env },
+    // Readiness is the "filestore serving" info line: never log less than info (makeTestEnv sets warn).
+    env: { ...process.env, ...env, FILESTORE_LOG_LEVEL: ['debug', 'trace'].includes(env.FILESTORE_LOG_LEVEL) ? env.FILESTORE_LOG_LEVEL : 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
