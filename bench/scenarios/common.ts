@@ -1,0 +1,25 @@
+// What every scenario gets: the client for one target (the real server or the twin) and the settings.
+import type { BenchClient } from '../lib/client.js';
+import type { Settings } from '../lib/env.js';
+
+export type TargetKind = 'ours' | 'twin';
+
+export interface Target {
+  kind: TargetKind;
+  client: BenchClient;
+  pid: number;
+  /** The PostgreSQL database the target uses, whose backends' CPU is accounted; none for the twin and PGlite. */
+  database?: string;
+}
+
+export interface Ctx {
+  target: Target;
+  settings: Settings;
+}
+
+/** A file or directory name for call `seq` of `worker` (warm-up calls have negative seq). */
+export function entryName(worker: number, seq: number): string {
+  return seq < 0 ? `warm-${worker}-${-seq}` : `${worker}-${seq}`;
+}
+
+export const MiB = 1024 * 1024;
