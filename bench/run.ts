@@ -59,7 +59,7 @@ async function startTargets(dataDir: string, databaseUrl: string | null): Promis
   );
   const ours = await serve(
     'server',
-    'src/main.ts',
+    'dist/src/main.js',
     {
       FILESTORE_DATA_DIR: dataDir,
       FILESTORE_GRPC_ADDR: '127.0.0.1:0',

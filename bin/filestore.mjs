@@ -1,6 +1,3 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so that no build step is needed.
-import { register } from 'tsx/esm/api';
-
-register();
-await import('../src/cli/main.ts');
+// The `filestore` command, from the compiled code (npm ci builds it; npm run build refreshes it).
+await import('../dist/src/cli/main.js');

@@ -31,7 +31,9 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
  * `ready`, whose first group is the port.
  */
 export async function serve(name: string, script: string, env: Record<string, string>, ready: RegExp, timeoutMs = 60_000): Promise<Served> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, script)], {
+  // Compiled JavaScript runs as it is (like npm start); TypeScript goes through tsx.
+  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...loader, path.join(REPO_ROOT, script)], {
     cwd: REPO_ROOT,
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],

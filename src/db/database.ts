@@ -1,11 +1,16 @@
 // One database interface over two drivers: node-postgres (service mode) and PGlite (embedded).
 // Only src/db touches drizzle; the rest of the code calls the repositories beside this file.
-import { mkdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { SQL } from 'drizzle-orm';
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import { unavailable } from '../errors/domain-error.js';
+import { fromRoot } from '../project-root.js';
+import { PGLITE_OPTIONS } from './pglite-options.js';
 
 export type Row = Record<string, unknown>;
 
@@ -19,7 +24,7 @@ export interface Database extends Executor {
   close(): Promise<void>;
 }
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+export const MIGRATIONS_DIR = fromRoot('migrations');
 const MIGRATION_LOCK = 7_342_001; // arbitrary advisory lock id: one migrator at a time
 
 interface DrizzleLike {
@@ -78,8 +83,8 @@ export async function connectPglite(dataDir?: string): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
   const { migrate } = await import('drizzle-orm/pglite/migrator');
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const client = dataDir ? new PGlite(dataDir) : new PGlite();
+  if (dataDir && !existsSync(path.join(dataDir, 'PG_VERSION'))) await initPgliteDir(dataDir);
+  const client = dataDir ? new PGlite(dataDir, PGLITE_OPTIONS) : new PGlite(PGLITE_OPTIONS);
   const orm = drizzle(client);
   await migrate(orm, { migrationsFolder: MIGRATIONS_DIR });
   return wrap('pglite', orm as unknown as DrizzleLike, () => client.close());
@@ -87,4 +92,11 @@ export async function connectPglite(dataDir?: string): Promise<Database> {
 
 export async function ping(db: Executor): Promise<void> {
   await db.rows(sql`SELECT 1`);
+}
+
+async function initPgliteDir(dataDir: string): Promise<void> {
+  mkdirSync(dataDir, { recursive: true });
+  // The same file as this module: .ts under tsx, .js when compiled; execArgv carries the loader.
+  const script = fileURLToPath(new URL(`./pglite-init${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+  await promisify(execFile)(process.execPath, [...process.execArgv, script, dataDir]);
 }

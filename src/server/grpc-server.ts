@@ -1,6 +1,5 @@
 // grpc-js wiring: the three services, health and reflection on one port.
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { loadFileDescriptorSetFromBuffer, loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -8,12 +7,13 @@ import { HealthImplementation, protoPath as HEALTH_PROTO } from 'grpc-health-che
 import { EventsServiceService } from '../../gen/filestore/v1/events_service.js';
 import { FileStoreServiceService } from '../../gen/filestore/v1/filestore_service.js';
 import { JournalServiceService } from '../../gen/filestore/v1/journal_service.js';
+import { fromRoot } from '../project-root.js';
 import type { HandlerContext } from './call.js';
 import { eventsHandlers } from './handlers/events.js';
 import { fileStoreHandlers } from './handlers/filestore.js';
 import { journalHandlers } from './handlers/journal.js';
 
-const DESCRIPTOR_SET = fileURLToPath(new URL('../../gen/filestore.binpb', import.meta.url));
+const DESCRIPTOR_SET = fromRoot('gen', 'filestore.binpb');
 export const SERVICE_NAMES = ['filestore.v1.FileStoreService', 'filestore.v1.JournalService', 'filestore.v1.EventsService'];
 const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 

@@ -78,9 +78,9 @@ export interface SpawnedServer {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `node --import tsx src/main.ts` with `env` and waits for it to serve. */
+/** Starts the compiled server `node dist/src/main.js` (what npm start runs) with `env` and waits for it to serve. */
 export async function spawnServer(env: Record<string, string>, timeoutMs = 60_000): Promise<SpawnedServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src/main.ts')], {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist/src/main.js')], {
     cwd: REPO_ROOT,
     // Readiness is the "filestore serving" info line: never log less than info (makeTestEnv sets warn).
     env: { ...process.env, ...env, FILESTORE_LOG_LEVEL: ['debug', 'trace'].includes(env.FILESTORE_LOG_LEVEL) ? env.FILESTORE_LOG_LEVEL : 'info' },

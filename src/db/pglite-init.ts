@@ -1,0 +1,10 @@
+// Creates a PGlite data directory in a child process: initdb grows the WebAssembly heap to
+// ~600 MiB, and a heap never shrinks, so the server opens the finished directory instead.
+import { PGlite } from '@electric-sql/pglite';
+import { PGLITE_OPTIONS } from './pglite-options.js';
+
+const dataDir = process.argv[2];
+if (!dataDir) throw new Error('usage: pglite-init <data dir>');
+const db = new PGlite(dataDir, PGLITE_OPTIONS);
+await db.query('SELECT 1');
+await db.close();
