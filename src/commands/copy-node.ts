@@ -4,11 +4,11 @@ import type { JournalRecord, Json } from '../db/records.js';
 import { createHash } from 'node:crypto';
 import type { Backend } from '../backends/backend.js';
 import { baseName, parentOf } from '../paths/index.js';
-import { CreatedDirs, plannedParents, settlePlannedDirs } from './directories.js';
+import { CreatedDirs, settlePlannedDirs } from './directories.js';
 import { runJournalled, type CommandResult } from './journalled.js';
 import { crashPoint } from './crash-points.js';
 import type { Actor, Services } from './services.js';
-import { lockTransfer, replayTransfer, transferAddresses, transferParams, type TransferInput } from './transfer.js';
+import { lockTransfer, replayTransfer, transferAddresses, transferSpec, type TransferInput } from './transfer.js';
 
 export async function copyNodeCommand(svc: Services, actor: Actor, req: TransferInput): Promise<CommandResult> {
   const replay = await replayTransfer(svc, actor, 'CopyNode', req);
@@ -20,18 +20,7 @@ export async function copyNodeCommand(svc: Services, actor: Actor, req: Transfer
   let published = false;
   return runJournalled(
     svc,
-    {
-      command: 'CopyNode',
-      actor,
-      idempotencyKey: req.idempotencyKey,
-      backendId: src.backendId,
-      path: src.path,
-      targetBackendId: dst.backendId,
-      targetPath: dst.path,
-      nodeId: src.nodeId,
-      params: transferParams(src, dst, req),
-      plan: { staging_key: key, dirs: req.parents ? plannedParents(dst.path) : [] },
-    },
+    transferSpec('CopyNode', actor, req, src, dst, { staging_key: key }),
     {
       run: (journalId, succeed) =>
         svc.db.transaction(async (tx) => {

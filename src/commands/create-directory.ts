@@ -1,4 +1,4 @@
-import type { JournalRecord, Json, NodeRecord } from '../db/records.js';
+import type { JournalRecord, Json } from '../db/records.js';
 import * as nodes from '../db/nodes-repo.js';
 import * as journal from '../db/journal-repo.js';
 import { alreadyExists } from '../errors/domain-error.js';
@@ -37,19 +37,10 @@ export async function createDirectoryCommand(svc: Services, actor: Actor, req: C
       run: (journalId, succeed) =>
         svc.db.transaction(async (tx) => {
           const parent = await lockParent(tx, addr.entry, addr.path, req.parents, journalId, created);
-          const refuseExisting = (existing: NodeRecord) => {
-            if (!(req.parents && existing.kind === 'DIRECTORY')) {
-              throw alreadyExists('NODE_EXISTS', `"${addr.path}" already exists (a ${existing.kind.toLowerCase()}); choose another path`);
-            }
-          };
-          const existing = await nodes.findLive(tx, addr.backendId, addr.path, 'share');
-          if (existing) refuseExisting(existing);
-          let node = existing;
-          if (!node) {
-            // A racing command may create the path between the lookup and the insert: then it is ours only with parents.
-            const made = await createDirectory(tx, addr.entry, addr.path, parent, journalId, created, req.metadata);
-            if (!made.isNew) refuseExisting(made.node);
-            node = made.node;
+          // The insert arbitrates races: a node already there is ours only as `mkdir -p` would take it.
+          const { node, isNew } = await createDirectory(tx, addr.entry, addr.path, parent, journalId, created, req.metadata);
+          if (!isNew && !(req.parents && node.kind === 'DIRECTORY')) {
+            throw alreadyExists('NODE_EXISTS', `"${addr.path}" already exists (a ${node.kind.toLowerCase()}); choose another path`);
           }
           await succeed(tx, node);
           return node;
@@ -68,7 +59,9 @@ export async function recoverCreateDirectory(svc: Services, entry: JournalRecord
     if (target?.kind === 'directory') {
       await settlePlannedDirs(tx, backend, dirs, 'forward', entry.id);
       const node = await nodes.findLive(tx, entry.backendId, entry.path);
-      if (node) return journal.markSucceeded(tx, entry.backendId, entry.id, node.id, { node: node as unknown as Json });
+      // A directory that was there before this command counts as its result only under `parents` (mkdir -p).
+      const ours = node && (entry.params.parents || (await nodes.createdBy(tx, node)) === entry.id);
+      if (node && ours) return journal.markSucceeded(tx, entry.backendId, entry.id, node.id, { node: node as unknown as Json });
     }
     await settlePlannedDirs(tx, backend, dirs, 'back', entry.id);
     await journal.markEnded(tx, entry.backendId, entry.id, 'ROLLED_BACK', null);

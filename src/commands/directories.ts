@@ -3,7 +3,7 @@
 import type { Executor } from '../db/database.js';
 import * as nodes from '../db/nodes-repo.js';
 import type { Json, NodeRecord } from '../db/records.js';
-import { failedPrecondition } from '../errors/domain-error.js';
+import { failedPrecondition, isFilestoreError } from '../errors/domain-error.js';
 import { ancestorsOf, baseName, parentOf } from '../paths/index.js';
 import { requireKind, requireUsable } from './checks.js';
 import { crashPoint } from './crash-points.js';
@@ -29,27 +29,23 @@ export async function createDirectory(
   created: CreatedDirs,
   metadata: Json = {},
 ): Promise<{ node: NodeRecord; isNew: boolean }> {
-  const inserted = await nodes.insertNode(tx, {
-    backendId: entry.id,
-    parentId: parent.id,
-    path,
-    name: baseName(path),
-    kind: 'DIRECTORY',
-    metadata,
-  });
+  const inserted = await nodes.insertNode(tx, { backendId: entry.id, parentId: parent.id, path, name: baseName(path), kind: 'DIRECTORY', metadata }, journalId);
   if (!inserted) {
     const existing = (await nodes.findLive(tx, entry.id, path, 'share'))!;
     return { node: existing, isNew: false };
   }
-  const onDisk = await entry.backend.stat(path);
-  if (!onDisk) {
+  try {
     await entry.backend.mkdir(path);
     created.paths.push(path);
     crashPoint('mkdir:after-mkdir');
-  } else if (onDisk.kind !== 'directory') {
-    throw failedPrecondition('BACKEND_CONFLICT', `"${path}" is an untracked file on the backend; reconcile it before creating a directory there`);
+  } catch (err) {
+    // Already on disk but untracked: a directory is adopted, anything else is in the way.
+    if (!(isFilestoreError(err) && err.reason === 'BACKEND_PATH_EXISTS') || (await entry.backend.stat(path))?.kind !== 'directory') {
+      throw isFilestoreError(err) && err.reason !== 'BACKEND_PATH_EXISTS'
+        ? err
+        : failedPrecondition('BACKEND_CONFLICT', `"${path}" is an untracked file on the backend; reconcile it before creating a directory there`);
+    }
   }
-  await nodes.insertSnapshot(tx, inserted, journalId);
   return { node: inserted, isNew: true };
 }
 
@@ -114,7 +110,6 @@ export async function settlePlannedDirs(
     if (stat?.kind !== 'directory') return;
     const parent = await nodes.findLive(tx, entry.id, parentOf(dir));
     if (!parent) return;
-    const node = await nodes.insertNode(tx, { backendId: entry.id, parentId: parent.id, path: dir, name: baseName(dir), kind: 'DIRECTORY' });
-    if (node) await nodes.insertSnapshot(tx, node, journalId);
+    await nodes.insertNode(tx, { backendId: entry.id, parentId: parent.id, path: dir, name: baseName(dir), kind: 'DIRECTORY' }, journalId);
   }
 }

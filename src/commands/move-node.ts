@@ -2,11 +2,11 @@ import * as journal from '../db/journal-repo.js';
 import * as nodes from '../db/nodes-repo.js';
 import type { JournalRecord, Json } from '../db/records.js';
 import { baseName, parentOf } from '../paths/index.js';
-import { CreatedDirs, plannedParents, settlePlannedDirs } from './directories.js';
+import { CreatedDirs, settlePlannedDirs } from './directories.js';
 import { runJournalled, type CommandResult } from './journalled.js';
 import { crashPoint } from './crash-points.js';
 import type { Actor, Services } from './services.js';
-import { lockTransfer, replayTransfer, transferAddresses, transferParams, type TransferInput } from './transfer.js';
+import { lockTransfer, replayTransfer, transferAddresses, transferSpec, type TransferInput } from './transfer.js';
 
 export async function moveNodeCommand(svc: Services, actor: Actor, req: TransferInput): Promise<CommandResult> {
   const replay = await replayTransfer(svc, actor, 'MoveNode', req);
@@ -15,18 +15,7 @@ export async function moveNodeCommand(svc: Services, actor: Actor, req: Transfer
   const created = new CreatedDirs();
   return runJournalled(
     svc,
-    {
-      command: 'MoveNode',
-      actor,
-      idempotencyKey: req.idempotencyKey,
-      backendId: src.backendId,
-      path: src.path,
-      targetBackendId: dst.backendId,
-      targetPath: dst.path,
-      nodeId: src.nodeId,
-      params: transferParams(src, dst, req),
-      plan: { dirs: req.parents ? plannedParents(dst.path) : [] },
-    },
+    transferSpec('MoveNode', actor, req, src, dst),
     {
       run: (journalId, succeed) =>
         svc.db.transaction(async (tx) => {
@@ -34,8 +23,7 @@ export async function moveNodeCommand(svc: Services, actor: Actor, req: Transfer
           await src.entry.backend.rename(src.path, dst.path);
           crashPoint('move:after-rename');
           if (replaced) await nodes.deleteSubtree(tx, replaced, journalId);
-          const moved = await nodes.moveSubtree(tx, node, { path: dst.path, name: baseName(dst.path), parentId: parent.id });
-          await nodes.insertSnapshot(tx, moved, journalId);
+          const moved = await nodes.moveSubtree(tx, node, { path: dst.path, name: baseName(dst.path), parentId: parent.id }, journalId);
           await succeed(tx, moved);
           return moved;
         }),
@@ -60,8 +48,7 @@ export async function recoverMoveNode(svc: Services, e: JournalRecord): Promise<
         if (node.kind === 'DIRECTORY') await nodes.lockDescendants(tx, e.backendId, e.path, 'update');
         const replaced = await nodes.findLive(tx, e.backendId, target, 'update');
         if (replaced) await nodes.deleteSubtree(tx, replaced, e.id);
-        const moved = await nodes.moveSubtree(tx, node, { path: target, name: baseName(target), parentId: parent.id });
-        await nodes.insertSnapshot(tx, moved, e.id);
+        const moved = await nodes.moveSubtree(tx, node, { path: target, name: baseName(target), parentId: parent.id }, e.id);
         return journal.markSucceeded(tx, e.backendId, e.id, moved.id, { node: moved as unknown as Json });
       }
     }

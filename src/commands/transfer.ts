@@ -1,13 +1,13 @@
 // What MoveNode and CopyNode share: validating source and target, and locking both sides.
 import type { Executor } from '../db/database.js';
 import * as nodes from '../db/nodes-repo.js';
-import type { NodeRecord } from '../db/records.js';
+import type { Json, NodeRecord } from '../db/records.js';
 import { alreadyExists, invalidArgument, unimplemented } from '../errors/domain-error.js';
 import { isSameOrDescendant } from '../paths/index.js';
 import { resolveAddress, validateAddress, type Address } from './addressing.js';
 import { checkVersion, requireFound, requireNotRoot, requireUsable, requireWritable } from './checks.js';
-import { CreatedDirs, lockParent } from './directories.js';
-import { replayByNodeId, type CommandResult } from './journalled.js';
+import { CreatedDirs, lockParent, plannedParents } from './directories.js';
+import { replayByNodeId, type CommandResult, type CommandSpec } from './journalled.js';
 import type { Actor, Services } from './services.js';
 
 export interface TransferInput {
@@ -42,6 +42,29 @@ export async function transferAddresses(svc: Services, req: TransferInput, verb:
 }
 
 /** By node_id, the request means that node wherever it is: its path is not part of the params. */
+/** The journal spec of a MoveNode or CopyNode. */
+export function transferSpec(
+  command: 'MoveNode' | 'CopyNode',
+  actor: Actor,
+  req: TransferInput,
+  src: Address,
+  dst: Address,
+  plan: Json = {},
+): CommandSpec {
+  return {
+    command,
+    actor,
+    idempotencyKey: req.idempotencyKey,
+    backendId: src.backendId,
+    path: src.path,
+    targetBackendId: dst.backendId,
+    targetPath: dst.path,
+    nodeId: src.nodeId,
+    params: transferParams(src, dst, req),
+    plan: { ...plan, dirs: req.parents ? plannedParents(dst.path) : [] },
+  };
+}
+
 export function transferParams(src: Pick<Address, 'backendId' | 'path' | 'nodeId'>, dst: Pick<Address, 'backendId' | 'path'>, req: TransferInput) {
   return {
     backend_id: src.backendId,

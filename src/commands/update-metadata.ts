@@ -59,8 +59,7 @@ export async function updateMetadataCommand(svc: Services, actor: Actor, req: Up
           checkVersion(node, req.expectedVersion);
           const metadata = req.merge ? mergeMetadata(node.metadata, req.metadata ?? {}) : (req.metadata ?? {});
           checkMetadata(metadata, svc.limits.maxMetadataBytes);
-          const updated = await nodes.updateNode(tx, node, { metadata });
-          await nodes.insertSnapshot(tx, updated, journalId);
+          const updated = await nodes.updateNode(tx, node, { metadata }, journalId);
           await succeed(tx, updated);
           return updated;
         }),

@@ -48,9 +48,17 @@ interface Content {
 }
 
 /** Inserts or updates the file row after the content is in place. */
-async function upsertFileRow(tx: Executor, entry: BackendEntry, path: string, parent: NodeRecord, existing: NodeRecord | null, c: Content) {
+async function upsertFileRow(
+  tx: Executor,
+  entry: BackendEntry,
+  path: string,
+  parent: NodeRecord,
+  existing: NodeRecord | null,
+  c: Content,
+  journalId: number,
+) {
   if (existing) {
-    return nodes.updateNode(tx, existing, { sizeBytes: c.sizeBytes, sha256: c.sha256, metadata: c.metadata ?? existing.metadata, state: 'ACTIVE' });
+    return nodes.updateNode(tx, existing, { sizeBytes: c.sizeBytes, sha256: c.sha256, metadata: c.metadata ?? existing.metadata, state: 'ACTIVE' }, journalId);
   }
   return nodes.insertNode(tx, {
     backendId: entry.id,
@@ -61,7 +69,7 @@ async function upsertFileRow(tx: Executor, entry: BackendEntry, path: string, pa
     sizeBytes: c.sizeBytes,
     sha256: c.sha256,
     metadata: c.metadata,
-  });
+  }, journalId);
 }
 
 export async function writeFileCommand(
@@ -109,7 +117,7 @@ export async function writeFileCommand(
           let node: NodeRecord | null = null;
           if (!existing) {
             checkVersion(null, header.expectedVersion);
-            node = await upsertFileRow(tx, entry, header.path, parent, null, content);
+            node = await upsertFileRow(tx, entry, header.path, parent, null, content, journalId);
             if (!node) existing = await nodes.findLive(tx, entry.id, header.path, 'update'); // lost a creation race
           }
           if (existing) {
@@ -124,8 +132,7 @@ export async function writeFileCommand(
           await backend.publish(key, header.path);
           published = true;
           crashPoint('write:after-publish');
-          node = existing ? await upsertFileRow(tx, entry, header.path, parent, existing, content) : node!;
-          await nodes.insertSnapshot(tx, node!, journalId);
+          node = existing ? await upsertFileRow(tx, entry, header.path, parent, existing, content, journalId) : node!;
           await succeed(tx, node!);
           return node!;
         }),
@@ -164,8 +171,7 @@ export async function recoverWriteFile(svc: Services, e: JournalRecord): Promise
           sizeBytes: p.size_bytes,
           sha256: p.sha256,
           metadata: p.metadata ?? undefined,
-        }))!;
-        await nodes.insertSnapshot(tx, node, e.id);
+        }, e.id))!;
         return journal.markSucceeded(tx, e.backendId, e.id, node.id, { node: node as unknown as Json });
       }
     }

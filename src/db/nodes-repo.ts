@@ -2,9 +2,21 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { likePrefixPattern } from '../paths/index.js';
 import type { Executor } from './database.js';
-import { int, toNode, toSnapshot, type Json, type NodeKind, type NodeRecord, type RollupRecord, type SnapshotRecord } from './records.js';
+import { int, intOrNull, toNode, toSnapshot, type Json, type NodeKind, type NodeRecord, type RollupRecord, type SnapshotRecord } from './records.js';
 
 const LIVE = sql`state <> 'DELETED'`;
+
+/** Every change of a node writes the snapshot of its new version in the same statement. */
+function snapshotRowsOf(changed: SQL, journalId: number | null): SQL {
+  return sql`INSERT INTO snapshots (backend_id, node_id, version, path, kind, state, size_bytes, sha256, metadata, journal_id)
+             SELECT backend_id, id, version, path, kind, state, size_bytes, sha256, metadata, ${journalId} FROM ${changed}`;
+}
+
+/** Runs `change` (an INSERT or UPDATE on nodes, without RETURNING), snapshots what it changed, returns the rows. */
+async function changeWithSnapshots(ex: Executor, change: SQL, journalId: number | null, select = sql`SELECT * FROM changed`): Promise<NodeRecord[]> {
+  const rows = await ex.rows(sql`WITH changed AS (${change} RETURNING *), snap AS (${snapshotRowsOf(sql`changed`, journalId)}) ${select}`);
+  return rows.map(toNode);
+}
 export type LockMode = 'none' | 'share' | 'update';
 
 function lockClause(mode: LockMode): SQL {
@@ -51,16 +63,17 @@ export interface NewNode {
   metadata?: Json;
 }
 
-/** Inserts a live node, or returns null when a live node already holds the path (after waiting for its writer). */
-export async function insertNode(ex: Executor, n: NewNode): Promise<NodeRecord | null> {
-  const rows = await ex.rows(
+/** Inserts a live node (and its first snapshot), or returns null when a live node already holds the path (after waiting for its writer). */
+export async function insertNode(ex: Executor, n: NewNode, journalId: number | null): Promise<NodeRecord | null> {
+  const [node] = await changeWithSnapshots(
+    ex,
     sql`INSERT INTO nodes (backend_id, parent_id, path, name, kind, size_bytes, sha256, metadata)
         VALUES (${n.backendId}, ${n.parentId}, ${n.path}, ${n.name}, ${n.kind}, ${n.sizeBytes ?? 0}, ${n.sha256 ?? null},
                 ${JSON.stringify(n.metadata ?? {})}::jsonb)
-        ON CONFLICT (backend_id, path) WHERE state <> 'DELETED' DO NOTHING
-        RETURNING *`,
+        ON CONFLICT (backend_id, path) WHERE state <> 'DELETED' DO NOTHING`,
+    journalId,
   );
-  return rows.length ? toNode(rows[0]) : null;
+  return node ?? null;
 }
 
 export interface NodeChange {
@@ -70,9 +83,10 @@ export interface NodeChange {
   state?: NodeRecord['state'];
 }
 
-/** Applies a change and bumps the version by one. */
-export async function updateNode(ex: Executor, node: NodeRecord, change: NodeChange): Promise<NodeRecord> {
-  const rows = await ex.rows(
+/** Applies a change, bumps the version by one and snapshots it. */
+export async function updateNode(ex: Executor, node: NodeRecord, change: NodeChange, journalId: number): Promise<NodeRecord> {
+  const [updated] = await changeWithSnapshots(
+    ex,
     sql`UPDATE nodes SET
           version = version + 1,
           size_bytes = ${change.sizeBytes ?? node.sizeBytes},
@@ -80,17 +94,21 @@ export async function updateNode(ex: Executor, node: NodeRecord, change: NodeCha
           metadata = ${JSON.stringify(change.metadata ?? node.metadata)}::jsonb,
           state = ${change.state ?? node.state},
           updated_at = now()
-        WHERE backend_id = ${node.backendId} AND id = ${node.id}
-        RETURNING *`,
+        WHERE backend_id = ${node.backendId} AND id = ${node.id}`,
+    journalId,
   );
-  return toNode(rows[0]);
+  return updated;
 }
 
-/** Moves a node to a new path and parent (version + 1) and rewrites its descendants' paths. */
+/**
+ * Moves a node to a new path and parent (version + 1, snapshotted) and rewrites its descendants' paths
+ * (their own version stays: only an ancestor's name changed).
+ */
 export async function moveSubtree(
   ex: Executor,
   node: NodeRecord,
   to: { path: string; name: string; parentId: number },
+  journalId: number,
 ): Promise<NodeRecord> {
   if (node.kind === 'DIRECTORY') {
     await ex.rows(
@@ -98,28 +116,26 @@ export async function moveSubtree(
           WHERE backend_id = ${node.backendId} AND path LIKE ${likePrefixPattern(node.path)} AND ${LIVE}`,
     );
   }
-  const rows = await ex.rows(
+  const [moved] = await changeWithSnapshots(
+    ex,
     sql`UPDATE nodes SET path = ${to.path}, name = ${to.name}, parent_id = ${to.parentId}, version = version + 1, updated_at = now()
-        WHERE backend_id = ${node.backendId} AND id = ${node.id} RETURNING *`,
+        WHERE backend_id = ${node.backendId} AND id = ${node.id}`,
+    journalId,
   );
-  return toNode(rows[0]);
+  return moved;
 }
 
 /** Marks a node and its live descendants DELETED (version + 1 each) and snapshots them. */
 export async function deleteSubtree(ex: Executor, node: NodeRecord, journalId: number): Promise<NodeRecord> {
-  const rows = await ex.rows(
-    sql`WITH gone AS (
-          UPDATE nodes SET state = 'DELETED', version = version + 1, updated_at = now(), deleted_at = now()
-          WHERE backend_id = ${node.backendId} AND ${LIVE}
-            AND (id = ${node.id} OR (${node.kind === 'DIRECTORY'} AND path LIKE ${likePrefixPattern(node.path)} AND path <> ''))
-          RETURNING *
-        ), snap AS (
-          INSERT INTO snapshots (backend_id, node_id, version, path, kind, state, size_bytes, sha256, metadata, journal_id)
-          SELECT backend_id, id, version, path, kind, state, size_bytes, sha256, metadata, ${journalId} FROM gone
-        )
-        SELECT * FROM gone WHERE id = ${node.id}`,
+  const descendants = node.kind === 'DIRECTORY' ? sql`OR (path LIKE ${likePrefixPattern(node.path)} AND path <> '')` : sql``;
+  const [deleted] = await changeWithSnapshots(
+    ex,
+    sql`UPDATE nodes SET state = 'DELETED', version = version + 1, updated_at = now(), deleted_at = now()
+        WHERE backend_id = ${node.backendId} AND ${LIVE} AND (id = ${node.id} ${descendants})`,
+    journalId,
+    sql`SELECT * FROM changed WHERE id = ${node.id}`,
   );
-  return toNode(rows[0]);
+  return deleted;
 }
 
 /**
@@ -133,35 +149,23 @@ export async function copySubtree(
   journalId: number,
 ): Promise<NodeRecord> {
   const descendants = node.kind === 'DIRECTORY' ? sql`OR (path LIKE ${likePrefixPattern(node.path)} AND path <> '')` : sql``;
-  const rows = await ex.rows(
-    sql`WITH src AS (
-          SELECT * FROM nodes WHERE backend_id = ${node.backendId} AND ${LIVE} AND (id = ${node.id} ${descendants})
-        ), mapped AS (
-          SELECT src.*, nextval('node_id_seq') AS new_id FROM src
-        ), copied AS (
-          INSERT INTO nodes (backend_id, id, parent_id, path, name, kind, state, size_bytes, sha256, metadata)
-          SELECT ${to.backendId}, m.new_id,
-                 CASE WHEN m.id = ${node.id} THEN ${to.parentId} ELSE p.new_id END,
-                 CASE WHEN m.id = ${node.id} THEN ${to.path} ELSE ${to.path} || substr(m.path, ${node.path.length + 1}) END,
-                 CASE WHEN m.id = ${node.id} THEN ${to.name} ELSE m.name END,
-                 m.kind, 'ACTIVE', m.size_bytes, m.sha256, m.metadata
-          FROM mapped m LEFT JOIN mapped p ON p.id = m.parent_id
-          RETURNING *
-        ), snap AS (
-          INSERT INTO snapshots (backend_id, node_id, version, path, kind, state, size_bytes, sha256, metadata, journal_id)
-          SELECT backend_id, id, version, path, kind, state, size_bytes, sha256, metadata, ${journalId} FROM copied
+  const [copy] = await changeWithSnapshots(
+    ex,
+    sql`WITH mapped AS (
+          SELECT src.*, nextval('node_id_seq') AS new_id FROM nodes src
+          WHERE src.backend_id = ${node.backendId} AND src.state <> 'DELETED' AND (src.id = ${node.id} ${descendants})
         )
-        SELECT * FROM copied WHERE path = ${to.path}`,
+        INSERT INTO nodes (backend_id, id, parent_id, path, name, kind, state, size_bytes, sha256, metadata)
+        SELECT ${to.backendId}, m.new_id,
+               CASE WHEN m.id = ${node.id} THEN ${to.parentId} ELSE p.new_id END,
+               CASE WHEN m.id = ${node.id} THEN ${to.path} ELSE ${to.path} || substr(m.path, ${node.path.length + 1}) END,
+               CASE WHEN m.id = ${node.id} THEN ${to.name} ELSE m.name END,
+               m.kind, 'ACTIVE', m.size_bytes, m.sha256, m.metadata
+        FROM mapped m LEFT JOIN mapped p ON p.id = m.parent_id`,
+    journalId,
+    sql`SELECT * FROM changed WHERE path = ${to.path}`,
   );
-  return toNode(rows[0]);
-}
-
-export async function insertSnapshot(ex: Executor, node: NodeRecord, journalId: number): Promise<void> {
-  await ex.rows(
-    sql`INSERT INTO snapshots (backend_id, node_id, version, path, kind, state, size_bytes, sha256, metadata, journal_id)
-        VALUES (${node.backendId}, ${node.id}, ${node.version}, ${node.path}, ${node.kind}, ${node.state}, ${node.sizeBytes},
-                ${node.sha256}, ${JSON.stringify(node.metadata)}::jsonb, ${journalId})`,
-  );
+  return copy;
 }
 
 export async function listChildren(
@@ -176,6 +180,12 @@ export async function listChildren(
         ORDER BY name LIMIT ${limit}`,
   );
   return rows.map(toNode);
+}
+
+/** The journal entry that created a node (the one of its first snapshot). */
+export async function createdBy(ex: Executor, node: NodeRecord): Promise<number | null> {
+  const rows = await ex.rows(sql`SELECT journal_id FROM snapshots WHERE backend_id = ${node.backendId} AND node_id = ${node.id} AND version = 1`);
+  return rows.length ? intOrNull(rows[0].journal_id) : null;
 }
 
 export async function listSnapshots(ex: Executor, node: NodeRecord, beforeVersion: number | null, limit: number): Promise<SnapshotRecord[]> {
@@ -201,6 +211,6 @@ export async function computeRollup(ex: Executor, dir: NodeRecord): Promise<Roll
 
 /** Makes sure a backend's root directory node exists. */
 export async function ensureRoot(ex: Executor, backendId: number): Promise<NodeRecord> {
-  await insertNode(ex, { backendId, parentId: null, path: '', name: '', kind: 'DIRECTORY' });
+  await insertNode(ex, { backendId, parentId: null, path: '', name: '', kind: 'DIRECTORY' }, null);
   return (await findLive(ex, backendId, ''))!;
 }
