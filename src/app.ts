@@ -52,6 +52,7 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     const services = await openServices(config, db);
     const report = await recover(services);
     if (report.resolved.length || report.stagingRemoved) log.warn(report, 'recovered commands left in flight by a previous run');
+    if (report.unresolved.length) log.error({ unresolved: report.unresolved }, 'some commands left in flight could not be resolved; they stay PENDING');
     const server = await startGrpcServer({ svc: services, auth: new Authenticator(config.tokens), log }, config.grpcAddr);
     log.info({ addr: config.grpcAddr, port: server.port, database: db.kind, instance: config.instanceId }, 'filestore serving');
     return {

@@ -23,18 +23,21 @@ export async function copyNodeCommand(svc: Services, actor: Actor, req: Transfer
     transferSpec('CopyNode', actor, req, src, dst, { staging_key: key }),
     {
       run: (journalId, succeed) =>
-        svc.db.transaction(async (tx) => {
-          const { node, parent, replaced } = await lockTransfer(tx, src, dst, req, 'share', journalId, created);
-          await backend.stageCopy(src.path, key);
-          crashPoint('copy:after-stage');
-          await backend.publish(key, dst.path);
-          published = true;
-          crashPoint('copy:after-publish');
-          if (replaced) await nodes.deleteSubtree(tx, replaced, journalId);
-          const copy = await nodes.copySubtree(tx, node, { backendId: dst.backendId, path: dst.path, name: baseName(dst.path), parentId: parent.id }, journalId);
-          await succeed(tx, copy);
-          return copy;
-        }),
+        svc.db.transaction((tx) =>
+          created.guard(dst.entry, async () => {
+            const { node, parent, replaced } = await lockTransfer(tx, src, dst, req, 'share', journalId, created);
+            // Rows first: the live-path unique index decides a race for the target before any I/O.
+            if (replaced) await nodes.deleteSubtree(tx, replaced, journalId);
+            const copy = await nodes.copySubtree(tx, node, { backendId: dst.backendId, path: dst.path, name: baseName(dst.path), parentId: parent.id }, journalId);
+            await backend.stageCopy(src.path, key);
+            crashPoint('copy:after-stage');
+            await backend.publish(key, dst.path);
+            published = true;
+            crashPoint('copy:after-publish');
+            await succeed(tx, copy);
+            return copy;
+          }),
+        ),
       discard: async () => {
         if (!published) await backend.discard(key);
         await created.undo(dst.entry);

@@ -35,16 +35,18 @@ export async function createDirectoryCommand(svc: Services, actor: Actor, req: C
     },
     {
       run: (journalId, succeed) =>
-        svc.db.transaction(async (tx) => {
-          const parent = await lockParent(tx, addr.entry, addr.path, req.parents, journalId, created);
-          // The insert arbitrates races: a node already there is ours only as `mkdir -p` would take it.
-          const { node, isNew } = await createDirectory(tx, addr.entry, addr.path, parent, journalId, created, req.metadata);
-          if (!isNew && !(req.parents && node.kind === 'DIRECTORY')) {
-            throw alreadyExists('NODE_EXISTS', `"${addr.path}" already exists (a ${node.kind.toLowerCase()}); choose another path`);
-          }
-          await succeed(tx, node);
-          return node;
-        }),
+        svc.db.transaction((tx) =>
+          created.guard(addr.entry, async () => {
+            const parent = await lockParent(tx, addr.entry, addr.path, req.parents, journalId, created);
+            // The insert arbitrates races: a node already there is ours only as `mkdir -p` would take it.
+            const { node, isNew } = await createDirectory(tx, addr.entry, addr.path, parent, journalId, created, req.metadata);
+            if (!isNew && !(req.parents && node.kind === 'DIRECTORY')) {
+              throw alreadyExists('NODE_EXISTS', `"${addr.path}" already exists (a ${node.kind.toLowerCase()}); choose another path`);
+            }
+            await succeed(tx, node);
+            return node;
+          }),
+        ),
       discard: () => created.undo(addr.entry),
       recover: (entry) => recoverCreateDirectory(svc, entry),
     },

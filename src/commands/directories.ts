@@ -13,6 +13,19 @@ import type { BackendEntry } from './services.js';
 export class CreatedDirs {
   readonly paths: string[] = [];
 
+  /**
+   * Runs a transaction body and, if it throws, removes the directories it created while its row
+   * locks still keep other commands off those paths.
+   */
+  async guard<T>(entry: BackendEntry, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (err) {
+      await this.undo(entry);
+      throw err;
+    }
+  }
+
   async undo(entry: BackendEntry): Promise<void> {
     for (const p of [...this.paths].reverse()) await entry.backend.remove(p).catch(() => {});
     this.paths.length = 0;
@@ -100,7 +113,10 @@ export async function settlePlannedDirs(
 ): Promise<void> {
   if (direction === 'back') {
     for (const dir of [...dirs].reverse()) {
-      if (!(await nodes.findLive(tx, entry.id, dir))) await entry.backend.remove(dir).catch(() => {});
+      // Only empty directories: a file with that name is someone else's (untracked, never ours to delete).
+      if (!(await nodes.findLive(tx, entry.id, dir)) && (await entry.backend.stat(dir).catch(() => null))?.kind === 'directory') {
+        await entry.backend.remove(dir).catch(() => {});
+      }
     }
     return;
   }

@@ -6,7 +6,8 @@ import type { Executor } from '../db/database.js';
 import * as journal from '../db/journal-repo.js';
 import * as nodesRepo from '../db/nodes-repo.js';
 import { nodeFromJson, type Json, type JournalRecord, type NodeRecord } from '../db/records.js';
-import { aborted, failedPrecondition, FilestoreError, invalidArgument, isFilestoreError } from '../errors/domain-error.js';
+import { databaseErrorToDomain } from '../db/db-errors.js';
+import { aborted, failedPrecondition, invalidArgument, isFilestoreError } from '../errors/domain-error.js';
 import { crashPoint } from './crash-points.js';
 import type { Actor, Services } from './services.js';
 
@@ -69,13 +70,7 @@ async function settledTwin(svc: Services, spec: TwinSpec, hash: string): Promise
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     const twin = await journal.findByIdempotencyKey(svc.db, spec.backendId, spec.actor.principal, spec.idempotencyKey);
     if (!twin) return null; // it failed and released the key: run again
-    if (twin.paramsHash !== hash || twin.command !== spec.command) {
-      throw failedPrecondition(
-        'IDEMPOTENCY_KEY_REUSED',
-        `idempotency key "${spec.idempotencyKey}" was used for a different request (journal entry ${twin.id}); use a new key`,
-        { journal_id: String(twin.id) },
-      );
-    }
+    if (twin.paramsHash !== hash || twin.command !== spec.command) throw keyReused(spec.idempotencyKey, twin.id);
     if (twin.status === 'SUCCEEDED') return replayOf(twin);
     if (Date.now() > deadline) {
       throw aborted('IDEMPOTENT_COMMAND_IN_PROGRESS', `the command with this idempotency key (journal entry ${twin.id}) is still running; retry later`);
@@ -104,6 +99,19 @@ export async function replayByNodeId(
   return settledTwin(svc, spec, hashParams(command, params(node.backendId)));
 }
 
+function keyReused(key: string, journalId: number) {
+  return failedPrecondition(
+    'IDEMPOTENCY_KEY_REUSED',
+    `idempotency key "${key}" was used for a different request (journal entry ${journalId}); use a new key`,
+    { journal_id: String(journalId) },
+  );
+}
+
+async function refuseKeyUsedElsewhere(svc: Services, spec: CommandSpec): Promise<void> {
+  const other = await journal.findKeyOnOtherBackend(svc.db, spec.backendId, spec.actor.principal, spec.idempotencyKey);
+  if (other) throw keyReused(spec.idempotencyKey, other.id);
+}
+
 export async function runJournalled(svc: Services, spec: CommandSpec, body: CommandBody): Promise<CommandResult> {
   if (spec.idempotencyKey.length > MAX_KEY_LENGTH) {
     throw invalidArgument('IDEMPOTENCY_KEY_INVALID', `idempotency_key is longer than ${MAX_KEY_LENGTH} characters`);
@@ -111,6 +119,7 @@ export async function runJournalled(svc: Services, spec: CommandSpec, body: Comm
   const hash = hashParams(spec.command, spec.params);
   let journalId: number | null = null;
   try {
+    if (spec.idempotencyKey) await refuseKeyUsedElsewhere(svc, spec);
     for (;;) {
       journalId = await journal.insertPending(svc.db, {
         backendId: spec.backendId,
@@ -145,14 +154,27 @@ export async function runJournalled(svc: Services, spec: CommandSpec, body: Comm
     return { node, journalId: id, idempotentReplay: false };
   } catch (err) {
     if (isFilestoreError(err) && err.code !== 'UNAVAILABLE' && err.code !== 'INTERNAL') {
-      await body.discard?.();
-      crashPoint('refused:after-discard');
+      // Refused by a precondition, before any I/O became visible: record why, then drop what was staged
+      // (a crash in between leaves only staging leftovers, which the next start sweeps).
       await journal.markEnded(svc.db, spec.backendId, id, 'FAILED', err.toJSON()).catch(() => {});
+      crashPoint('refused:after-fail');
+      await body.discard?.();
       throw err;
     }
-    // Unexpected: the I/O may or may not have happened. Resolve the entry from what is on the backend.
-    const entry = await journal.getEntry(svc.db, id, spec.backendId).catch(() => null);
-    if (entry && entry.status === 'PENDING' && body.recover) await body.recover(entry).catch(() => {});
-    throw err instanceof FilestoreError ? err : Object.assign(err as Error, { journalId: id });
+    // Unexpected, or a database failure: the I/O may or may not have happened. Resolve the entry from
+    // what is on the backend, as crash recovery would; if that rolled the command forward, it succeeded.
+    const resolved = await resolveNow(svc, spec.backendId, id, body);
+    if (resolved?.status === 'SUCCEEDED') return { ...replayOf(resolved), idempotentReplay: false };
+    throw databaseErrorToDomain(err) ?? err;
+  }
+}
+
+async function resolveNow(svc: Services, backendId: number, id: number, body: CommandBody): Promise<JournalRecord | null> {
+  try {
+    const entry = await journal.getEntry(svc.db, id, backendId);
+    if (entry?.status === 'PENDING' && body.recover) await body.recover(entry);
+    return await journal.getEntry(svc.db, id, backendId);
+  } catch {
+    return null; // still PENDING: the next start resolves it
   }
 }

@@ -18,15 +18,18 @@ export async function moveNodeCommand(svc: Services, actor: Actor, req: Transfer
     transferSpec('MoveNode', actor, req, src, dst),
     {
       run: (journalId, succeed) =>
-        svc.db.transaction(async (tx) => {
-          const { node, parent, replaced } = await lockTransfer(tx, src, dst, req, 'update', journalId, created);
-          await src.entry.backend.rename(src.path, dst.path);
-          crashPoint('move:after-rename');
-          if (replaced) await nodes.deleteSubtree(tx, replaced, journalId);
-          const moved = await nodes.moveSubtree(tx, node, { path: dst.path, name: baseName(dst.path), parentId: parent.id }, journalId);
-          await succeed(tx, moved);
-          return moved;
-        }),
+        svc.db.transaction((tx) =>
+          created.guard(dst.entry, async () => {
+            const { node, parent, replaced } = await lockTransfer(tx, src, dst, req, 'update', journalId, created);
+            // Rows first: the live-path unique index decides a race for the target before any I/O.
+            if (replaced) await nodes.deleteSubtree(tx, replaced, journalId);
+            const moved = await nodes.moveSubtree(tx, node, { path: dst.path, name: baseName(dst.path), parentId: parent.id }, journalId);
+            await src.entry.backend.rename(src.path, dst.path);
+            crashPoint('move:after-rename');
+            await succeed(tx, moved);
+            return moved;
+          }),
+        ),
       discard: () => created.undo(dst.entry),
       recover: (e) => recoverMoveNode(svc, e),
     },

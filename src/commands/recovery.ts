@@ -21,20 +21,38 @@ const recoverers: Record<string, (svc: Services, e: JournalRecord) => Promise<vo
 
 export interface RecoveryReport {
   resolved: { id: number; command: string; status: string }[];
+  /** Entries recovery could not resolve: left PENDING (with their staging) for the next start or an operator. */
+  unresolved: { id: number; command: string; error: string }[];
   stagingRemoved: number;
 }
 
+/** Staging keys that entries still PENDING may need. */
+function stagingKeysOf(entries: JournalRecord[]): Set<string> {
+  const keys = entries.flatMap((e) => [e.plan.staging_key, e.plan.trash_key]).filter((k): k is string => typeof k === 'string');
+  return new Set(keys);
+}
+
 export async function recover(svc: Services): Promise<RecoveryReport> {
-  const report: RecoveryReport = { resolved: [], stagingRemoved: 0 };
+  const report: RecoveryReport = { resolved: [], unresolved: [], stagingRemoved: 0 };
+  const stillPending: JournalRecord[] = [];
   for (const entry of await journal.pendingEntries(svc.db, svc.instanceId)) {
-    const recoverer = recoverers[entry.command];
-    if (recoverer) await recoverer(svc, entry);
-    else await journal.markEnded(svc.db, entry.backendId, entry.id, 'ROLLED_BACK', null);
-    const after = await journal.getEntry(svc.db, entry.id, entry.backendId);
-    report.resolved.push({ id: entry.id, command: entry.command, status: after?.status ?? 'UNKNOWN' });
+    try {
+      const recoverer = recoverers[entry.command];
+      if (recoverer) await recoverer(svc, entry);
+      else await journal.markEnded(svc.db, entry.backendId, entry.id, 'ROLLED_BACK', null);
+      const after = await journal.getEntry(svc.db, entry.id, entry.backendId);
+      report.resolved.push({ id: entry.id, command: entry.command, status: after?.status ?? 'UNKNOWN' });
+    } catch (err) {
+      // One entry that cannot be resolved (its backend gone from the configuration, a path now behind
+      // a symlink) must not keep the service down: it stays PENDING and is reported.
+      stillPending.push(entry);
+      report.unresolved.push({ id: entry.id, command: entry.command, error: (err as Error).message });
+    }
   }
+  const keep = stagingKeysOf(stillPending);
   for (const { backend } of svc.backends.list()) {
     for (const key of await backend.listStaging()) {
+      if (keep.has(key)) continue;
       await backend.discard(key);
       report.stagingRemoved++;
     }

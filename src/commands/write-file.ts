@@ -111,31 +111,33 @@ export async function writeFileCommand(
     },
     {
       run: (journalId, succeed) =>
-        svc.db.transaction(async (tx) => {
-          const parent = await lockParent(tx, entry, header.path, header.parents, journalId, created);
-          let existing = await nodes.findLive(tx, entry.id, header.path, 'update');
-          let node: NodeRecord | null = null;
-          if (!existing) {
-            checkVersion(null, header.expectedVersion);
-            node = await upsertFileRow(tx, entry, header.path, parent, null, content, journalId);
-            if (!node) existing = await nodes.findLive(tx, entry.id, header.path, 'update'); // lost a creation race
-          }
-          if (existing) {
-            requireUsable(existing);
-            requireKind(existing, 'FILE', 'a directory cannot be overwritten by a file');
-            checkVersion(existing, header.expectedVersion);
-            if (header.expectedVersion === undefined && !header.overwrite) {
-              throw alreadyExists('NODE_EXISTS', `"${header.path}" already exists; set overwrite or expected_version to replace it`);
+        svc.db.transaction((tx) =>
+          created.guard(entry, async () => {
+            const parent = await lockParent(tx, entry, header.path, header.parents, journalId, created);
+            let existing = await nodes.findLive(tx, entry.id, header.path, 'update');
+            let node: NodeRecord | null = null;
+            if (!existing) {
+              checkVersion(null, header.expectedVersion);
+              node = await upsertFileRow(tx, entry, header.path, parent, null, content, journalId);
+              if (!node) existing = await nodes.findLive(tx, entry.id, header.path, 'update'); // lost a creation race
             }
-          }
-          crashPoint('write:before-publish');
-          await backend.publish(key, header.path);
-          published = true;
-          crashPoint('write:after-publish');
-          node = existing ? await upsertFileRow(tx, entry, header.path, parent, existing, content, journalId) : node!;
-          await succeed(tx, node!);
-          return node!;
-        }),
+            if (existing) {
+              requireUsable(existing);
+              requireKind(existing, 'FILE', 'a directory cannot be overwritten by a file');
+              checkVersion(existing, header.expectedVersion);
+              if (header.expectedVersion === undefined && !header.overwrite) {
+                throw alreadyExists('NODE_EXISTS', `"${header.path}" already exists; set overwrite or expected_version to replace it`);
+              }
+            }
+            crashPoint('write:before-publish');
+            await backend.publish(key, header.path);
+            published = true;
+            crashPoint('write:after-publish');
+            node = existing ? await upsertFileRow(tx, entry, header.path, parent, existing, content, journalId) : node!;
+            await succeed(tx, node!);
+            return node!;
+          }),
+        ),
       discard: async () => {
         if (!published) await backend.discard(key);
         await created.undo(entry);

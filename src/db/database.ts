@@ -8,8 +8,8 @@ import { promisify } from 'node:util';
 import type { SQL } from 'drizzle-orm';
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
-import { unavailable } from '../errors/domain-error.js';
 import { fromRoot } from '../project-root.js';
+import { databaseErrorToDomain } from './db-errors.js';
 import { PGLITE_OPTIONS } from './pglite-options.js';
 
 export type Row = Record<string, unknown>;
@@ -41,14 +41,9 @@ function executor(db: DrizzleLike): Executor {
   };
 }
 
-const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001']);
-
 function translateConnectionError(err: unknown): never {
-  const code = (err as { code?: string })?.code;
-  if (code && CONNECTION_ERRORS.has(code)) {
-    throw unavailable('DATABASE_UNAVAILABLE', `the database is unreachable (${code}); retry later`);
-  }
-  throw err;
+  const domain = databaseErrorToDomain(err);
+  throw domain?.code === 'UNAVAILABLE' ? domain : err;
 }
 
 function wrap(kind: Database['kind'], db: DrizzleLike, close: () => Promise<void>): Database {

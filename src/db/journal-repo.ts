@@ -43,6 +43,16 @@ export async function findByIdempotencyKey(ex: Executor, backendId: number, prin
   return rows.length ? toJournal(rows[0]) : null;
 }
 
+/** An active use of the key by the principal on another backend (keys are per principal, not per backend). */
+export async function findKeyOnOtherBackend(ex: Executor, backendId: number, principal: string, key: string): Promise<JournalRecord | null> {
+  const rows = await ex.rows(
+    sql`SELECT * FROM journal_entries
+        WHERE principal = ${principal} AND idempotency_key = ${key} AND idempotency_active AND backend_id <> ${backendId}
+        LIMIT 1`,
+  );
+  return rows.length ? toJournal(rows[0]) : null;
+}
+
 export async function markSucceeded(ex: Executor, backendId: number, id: number, nodeId: number | null, result: Json): Promise<void> {
   await ex.rows(
     sql`UPDATE journal_entries SET status = 'SUCCEEDED', node_id = coalesce(${nodeId}, node_id),

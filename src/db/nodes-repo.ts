@@ -140,7 +140,7 @@ export async function deleteSubtree(ex: Executor, node: NodeRecord, journalId: n
 
 /**
  * Copies a node (and, for a directory, its live subtree) to `to`, giving each copy a new id,
- * version 1 and a snapshot. Returns the copy of `node`.
+ * version 1 and a snapshot; each copy keeps its original's state (a MISSING file stays MISSING). Returns the copy of `node`.
  */
 export async function copySubtree(
   ex: Executor,
@@ -160,7 +160,7 @@ export async function copySubtree(
                CASE WHEN m.id = ${node.id} THEN ${to.parentId} ELSE p.new_id END,
                CASE WHEN m.id = ${node.id} THEN ${to.path} ELSE ${to.path} || substr(m.path, ${node.path.length + 1}) END,
                CASE WHEN m.id = ${node.id} THEN ${to.name} ELSE m.name END,
-               m.kind, 'ACTIVE', m.size_bytes, m.sha256, m.metadata
+               m.kind, m.state, m.size_bytes, m.sha256, m.metadata
         FROM mapped m LEFT JOIN mapped p ON p.id = m.parent_id`,
     journalId,
     sql`SELECT * FROM changed WHERE path = ${to.path}`,

@@ -107,6 +107,10 @@ export const journalEntries = pgTable(
     uniqueIndex('journal_idempotency_uq')
       .on(t.backendId, t.principal, t.idempotencyKey)
       .where(sql`idempotency_key IS NOT NULL AND idempotency_active`),
+    // Keys are scoped per principal (ARCHITECTURE §3.3): finds a key's use on another backend.
+    index('journal_principal_key_idx')
+      .on(t.principal, t.idempotencyKey)
+      .where(sql`idempotency_key IS NOT NULL AND idempotency_active`),
     index('journal_created_idx').on(t.createdAt, t.id),
     index('journal_node_idx').on(t.backendId, t.nodeId, t.id),
     index('journal_id_idx').on(t.id),

@@ -4,6 +4,7 @@ import { Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { ErrorInfo } from '../../gen/google/rpc/error_details.js';
 import { Status as RpcStatus } from '../../gen/google/rpc/status.js';
+import { databaseErrorToDomain } from '../db/db-errors.js';
 import { FilestoreError, isFilestoreError, type ErrorCode } from '../errors/domain-error.js';
 
 export const ERROR_DOMAIN = 'filestore.v1';
@@ -23,16 +24,8 @@ const CODES: Record<ErrorCode, Status> = {
   INTERNAL: Status.INTERNAL,
 };
 
-/** PostgreSQL errors that mean "lost a race": serialization failure, deadlock, lock timeout. */
-const RACE_SQLSTATES = new Set(['40001', '40P01', '55P03']);
-
 export function toDomainError(err: unknown): FilestoreError | null {
-  if (isFilestoreError(err)) return err;
-  const code = (err as { code?: unknown })?.code ?? (err as { cause?: { code?: unknown } })?.cause?.code;
-  if (typeof code === 'string' && RACE_SQLSTATES.has(code)) {
-    return new FilestoreError('ABORTED', 'CONCURRENT_UPDATE', 'a concurrent command changed the same nodes; retry');
-  }
-  return null;
+  return isFilestoreError(err) ? err : databaseErrorToDomain(err);
 }
 
 export function toServiceError(err: unknown, log: Logger): Partial<ServiceError> {

@@ -306,7 +306,8 @@ interface CrashCase {
   /** The command that reaches the crash point. */
   run: (c: TestClient) => Promise<unknown>;
   command: string;
-  expect: 'SUCCEEDED' | 'ROLLED_BACK';
+  /** FAILED: the refusal was recorded before the kill, so recovery has nothing to resolve. */
+  expect: 'SUCCEEDED' | 'ROLLED_BACK' | 'FAILED';
   /** What the restart must show. */
   check: (t: ExecutionContext, tree: Tree, c: TestClient) => Promise<unknown>;
 }
@@ -439,13 +440,13 @@ const cases: CrashCase[] = [
   {
     // Refused (stale expected_version) after its entry was written: the staged upload is discarded,
     // then the kill, before the entry is marked FAILED. The old file must stay as it was.
-    point: 'refused:after-discard',
+    point: 'refused:after-fail',
     setup: async (c) => {
       await c.write({ path: 'stale.bin' }, FILE);
     },
     run: (c) => c.write({ path: 'stale.bin', expectedVersion: 7 }, content('crash-file-2', 300 * KiB)),
     command: 'WriteFile',
-    expect: 'ROLLED_BACK',
+    expect: 'FAILED',
     check: async (t, tree, c) => {
       t.deepEqual(tree.get('stale.bin'), { kind: 'FILE', size: FILE.length, sha256: FILE_SHA });
       t.is((await c.fs('getNode', { backendId: 1, path: 'stale.bin' })).node.version, 1);
@@ -453,14 +454,14 @@ const cases: CrashCase[] = [
   },
   {
     // Refused (a directory at the target), then killed before FAILED: the restart must still come up.
-    point: 'refused:after-discard',
+    point: 'refused:after-fail',
     setup: async (c) => {
       await c.write({ path: 'cfile' }, FILE);
       await c.fs('createDirectory', { backendId: 1, path: 'cdir' });
     },
     run: (c) => c.fs('copyNode', { backendId: 1, path: 'cfile', targetPath: 'cdir' }),
     command: 'CopyNode',
-    expect: 'ROLLED_BACK',
+    expect: 'FAILED',
     check: async (t, tree) => {
       t.deepEqual(tree.get('cdir'), { kind: 'DIRECTORY', size: 0 });
       t.deepEqual(tree.get('cfile'), { kind: 'FILE', size: FILE.length, sha256: FILE_SHA });
@@ -468,14 +469,14 @@ const cases: CrashCase[] = [
   },
   {
     // Refused (a file at the target, no overwrite), then killed before FAILED: nothing moves.
-    point: 'refused:after-discard',
+    point: 'refused:after-fail',
     setup: async (c) => {
       await c.write({ path: 'mv-a' }, Buffer.from('a'));
       await c.write({ path: 'mv-b' }, Buffer.from('bb'));
     },
     run: (c) => c.fs('moveNode', { backendId: 1, path: 'mv-a', targetPath: 'mv-b' }),
     command: 'MoveNode',
-    expect: 'ROLLED_BACK',
+    expect: 'FAILED',
     check: async (t, tree) => {
       t.like(tree.get('mv-a'), { kind: 'FILE', size: 1 });
       t.like(tree.get('mv-b'), { kind: 'FILE', size: 2 });
@@ -503,7 +504,8 @@ test.serial('FILESTORE_CRASH_AT: killed right after the disk step, each command 
     const e = entries[0];
     t.is(e?.command, k.command, label);
     t.is(statusName(e?.status), k.expect, label);
-    t.deepEqual(resolved, [{ id: e?.id, command: k.command, status: k.expect }], `${label}: recovery resolved it at start`);
+    const expectedResolution = k.expect === 'FAILED' ? [] : [{ id: e?.id, command: k.command, status: k.expect }];
+    t.deepEqual(resolved, expectedResolution, `${label}: recovery resolved what was left in flight`);
     if (k.expect === 'SUCCEEDED') t.truthy(e?.result, `${label}: a rolled-forward entry carries its result`);
     else t.falsy(e?.result, label);
     await k.check(t, tree, site.c);

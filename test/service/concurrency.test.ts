@@ -206,3 +206,24 @@ test('concurrent deletes of one directory: one succeeds, the others find nothing
   t.deepEqual((await s.client.fs('listChildren', { backendId: 1, path: 'de' })).nodes, []);
   await assertAgree(t, s, 'de');
 });
+
+test('a move and a write racing for the same new target: one wins, and the table and disk agree', async (t) => {
+  await s.client.fs('createDirectory', { backendId: 1, path: 'race-target' });
+  for (let i = 0; i < 10; i++) {
+    const moving = randomBytes(1000 + i);
+    const writing = randomBytes(2000 + i);
+    await s.client.write({ path: `race-target/src-${i}` }, moving);
+    const results = await outcomes([
+      () => s.client.fs('moveNode', { backendId: 1, path: `race-target/src-${i}`, targetPath: `race-target/dst-${i}` }),
+      () => s.client.write({ path: `race-target/dst-${i}` }, writing),
+    ]);
+    t.is(results.filter((r) => r.ok).length, 1, `iteration ${i}: exactly one succeeds`);
+    for (const r of results) {
+      // The loser saw the winner's row (ALREADY_EXISTS) or collided with it mid-transaction (ABORTED).
+      if (!r.ok) t.true(['ALREADY_EXISTS/NODE_EXISTS', 'ABORTED/CONCURRENT_UPDATE'].includes(`${r.code}/${r.reason}`), r.message);
+    }
+    const onDisk = await readFile(path.join(s.root, `race-target/dst-${i}`));
+    t.true(onDisk.equals(results[0].ok ? moving : writing), `iteration ${i}: the winner's bytes are at the target`);
+  }
+  await assertAgree(t, s, 'race-target');
+});

@@ -2,7 +2,9 @@
 // with the same key and parameters returns the original result; other parameters are refused; a
 // failure releases the key; keys are scoped per principal.
 import test, { type ExecutionContext } from 'ava';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { status, type ServiceError } from '@grpc/grpc-js';
@@ -338,4 +340,24 @@ test('keys are per principal: two principals use the same key independently', as
   ]);
   const nodes = (await nodeRows(authed)).filter((n) => (n.path as string).startsWith('pp/'));
   t.deepEqual(nodes.map((n) => n.path).sort(), ['pp/alice', 'pp/bob', 'pp/x']);
+});
+
+test('keys are per principal, not per backend: the same key on another backend is refused', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'filestore-two-backends-'));
+  const file = path.join(dir, 'backends.yaml');
+  writeFileSync(file, `backends:\n  - { id: 1, name: one, kind: local, root: ${dir}/one }\n  - { id: 2, name: two, kind: local, root: ${dir}/two }\n`);
+  const two = await startTestServer({ FILESTORE_BACKENDS_PATH: file });
+  try {
+    const first = await two.client.fs('createDirectory', { backendId: 1, path: 'k', idempotencyKey: 'cross-backend-key' });
+    const err = await t.throwsAsync<ServiceError>(two.client.fs('createDirectory', { backendId: 2, path: 'k', idempotencyKey: 'cross-backend-key' }));
+    t.is(err?.code, status.FAILED_PRECONDITION);
+    t.is(errorInfo(err!)?.reason, 'IDEMPOTENCY_KEY_REUSED');
+    t.false(existsSync(path.join(dir, 'two', 'k')), 'nothing was created on backend 2');
+    const replay = await two.client.fs('createDirectory', { backendId: 1, path: 'k', idempotencyKey: 'cross-backend-key' });
+    t.true(replay.idempotentReplay);
+    t.is(replay.journalId, first.journalId);
+  } finally {
+    await two.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });

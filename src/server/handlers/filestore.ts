@@ -1,5 +1,4 @@
 // FileStoreService: wire ↔ domain; every rule lives in src/commands.
-import { once } from 'node:events';
 import type { sendUnaryData, ServerReadableStream, ServerWritableStream } from '@grpc/grpc-js';
 import { copyNodeCommand } from '../../commands/copy-node.js';
 import { createDirectoryCommand } from '../../commands/create-directory.js';
@@ -52,6 +51,21 @@ async function writeFile(ctx: HandlerContext, call: ServerReadableStream<WriteFi
   return resultToWire(result);
 }
 
+/** Waits until the stream wants more, or the client has gone (then the loop ends on `call.cancelled`). */
+function drainedOrGone(call: ServerWritableStream<ReadFileRequest, ReadFileResponse>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      call.off('close', done);
+      resolve();
+    };
+    call.once('drain', done);
+    call.once('cancelled', done);
+    call.once('close', done);
+  });
+}
+
 async function readFile(ctx: HandlerContext, call: ServerWritableStream<ReadFileRequest, ReadFileResponse>) {
   authenticate(ctx, call.metadata);
   const { node, content } = await queries.openFile(ctx.svc, call.request);
@@ -59,7 +73,7 @@ async function readFile(ctx: HandlerContext, call: ServerWritableStream<ReadFile
   call.write({ node: nodeToWire(node) });
   for await (const chunk of content) {
     if (call.cancelled) return;
-    if (!call.write({ chunk: chunk as Buffer })) await once(call, 'drain');
+    if (!call.write({ chunk: chunk as Buffer })) await drainedOrGone(call);
   }
   call.end();
 }

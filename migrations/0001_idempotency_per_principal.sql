@@ -1,0 +1,1 @@
+CREATE INDEX "journal_principal_key_idx" ON "journal_entries" USING btree ("principal","idempotency_key") WHERE idempotency_key IS NOT NULL AND idempotency_active;
