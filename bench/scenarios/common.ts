@@ -1,5 +1,7 @@
 // What every scenario gets: the client for one target (the real server or the twin) and the settings.
 import type { BenchClient } from '../lib/client.js';
+import { closedLoop, type LoopResult, type Op } from '../lib/closed-loop.js';
+import { cpuWindow } from '../lib/proc.js';
 import type { Settings } from '../lib/env.js';
 
 export type TargetKind = 'ours' | 'twin';
@@ -23,3 +25,15 @@ export function entryName(worker: number, seq: number): string {
 }
 
 export const MiB = 1024 * 1024;
+
+/** A closed-loop point against the target with the run's settings, CPU accounted for its process and database. */
+export function unaryPoint({ target, settings }: Ctx, concurrency: number, op: Op): Promise<LoopResult> {
+  return closedLoop({
+    concurrency,
+    warmupSeconds: settings.warmupSeconds,
+    seconds: settings.seconds,
+    maxCalls: settings.maxCallsPerPoint,
+    probe: () => cpuWindow(target.pid, target.database),
+    op,
+  });
+}

@@ -1,20 +1,13 @@
 // CreateDirectory: each call makes a new directory in one parent per point.
-import { closedLoop, type LoopResult } from '../lib/closed-loop.js';
-import { cpuWindow } from '../lib/proc.js';
-import { entryName, type Ctx } from './common.js';
+import type { LoopResult } from '../lib/closed-loop.js';
+import { entryName, type Ctx, unaryPoint } from './common.js';
 
-export async function createDirectoryPoint({ target, settings }: Ctx, concurrency: number): Promise<LoopResult> {
+export async function createDirectoryPoint(ctx: Ctx, concurrency: number): Promise<LoopResult> {
+  const { target, settings } = ctx;
   const parent = `bench/mkdir/c${concurrency}`;
   await target.client.createDirectory(parent, true);
-  return closedLoop({
-    concurrency,
-    warmupSeconds: settings.warmupSeconds,
-    seconds: settings.seconds,
-    maxCalls: settings.maxCallsPerPoint,
-    probe: () => cpuWindow(target.pid, target.database),
-    op: async (w, seq) => {
-      const res = await target.client.createDirectory(`${parent}/${entryName(w, seq)}`);
-      if (!res.node?.id) throw new Error('CreateDirectory answered without a node');
-    },
+  return unaryPoint(ctx, concurrency, async (w, seq) => {
+    const res = await target.client.createDirectory(`${parent}/${entryName(w, seq)}`);
+    if (!res.node?.id) throw new Error('CreateDirectory answered without a node');
   });
 }

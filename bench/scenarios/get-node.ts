@@ -2,25 +2,18 @@
 import { randomBytes } from 'node:crypto';
 import type { GetNodeRequest } from '../../gen/filestore/v1/filestore_service.js';
 import { BACKEND_ID } from '../lib/client.js';
-import { closedLoop, type LoopResult } from '../lib/closed-loop.js';
-import { cpuWindow } from '../lib/proc.js';
-import type { Ctx } from './common.js';
+import type { LoopResult } from '../lib/closed-loop.js';
+import { type Ctx, unaryPoint } from './common.js';
 
 const PATH = 'bench/get/target.bin';
 
-export async function getNodePoint({ target, settings }: Ctx, concurrency: number): Promise<LoopResult> {
+export async function getNodePoint(ctx: Ctx, concurrency: number): Promise<LoopResult> {
+  const { target, settings } = ctx;
   const content = randomBytes(settings.smallFileBytes);
   await target.client.write(PATH, content, content.length, { overwrite: true, parents: true });
   const req: GetNodeRequest = { backendId: BACKEND_ID, path: PATH, nodeId: 0 };
-  return closedLoop({
-    concurrency,
-    warmupSeconds: settings.warmupSeconds,
-    seconds: settings.seconds,
-    maxCalls: settings.maxCallsPerPoint,
-    probe: () => cpuWindow(target.pid, target.database),
-    op: async () => {
-      const res = await target.client.getNode(req);
-      if (res.node?.path !== PATH) throw new Error(`GetNode answered ${JSON.stringify(res.node?.path)}`);
-    },
+  return unaryPoint(ctx, concurrency, async () => {
+    const res = await target.client.getNode(req);
+    if (res.node?.path !== PATH) throw new Error(`GetNode answered ${JSON.stringify(res.node?.path)}`);
   });
 }
