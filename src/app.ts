@@ -1,14 +1,15 @@
-// Composition root: configuration → database → backends → recovery → gRPC server.
+// Composition root: configuration → database → events → backends → recovery → gRPC server.
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { Authenticator } from './auth/authenticator.js';
 import { LocalBackend } from './backends/local.js';
 import { recover } from './commands/recovery.js';
-import { BackendRegistry, type Services } from './commands/services.js';
+import { BackendRegistry, type CommitListener, type Services } from './commands/services.js';
 import type { Config } from './config/config.js';
 import { upsertBackend } from './db/backends-repo.js';
 import { connectPglite, connectPostgres, type Database } from './db/database.js';
 import { ensureRoot } from './db/nodes-repo.js';
+import { startEvents } from './events/index.js';
 import { isLoopback, splitAddress, startGrpcServer, type RunningServer } from './server/grpc-server.js';
 
 export interface App {
@@ -25,7 +26,7 @@ export async function openDatabase(config: Config): Promise<Database> {
     : connectPglite(path.join(config.dataDir, 'pglite'));
 }
 
-export async function openServices(config: Config, db: Database): Promise<Services> {
+export async function openServices(config: Config, db: Database, commits: CommitListener): Promise<Services> {
   const entries = [];
   for (const b of config.backends) {
     const backend = new LocalBackend({ id: b.id, root: b.root, instanceId: config.instanceId });
@@ -36,6 +37,7 @@ export async function openServices(config: Config, db: Database): Promise<Servic
   }
   return {
     db,
+    commits,
     backends: new BackendRegistry(entries),
     instanceId: config.instanceId,
     limits: { maxUploadBytes: config.maxUploadBytes, maxMetadataBytes: config.maxMetadataBytes, readChunkBytes: config.readChunkBytes },
@@ -48,24 +50,27 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     throw new Error(`refusing to serve on ${config.grpcAddr} without authentication: set FILESTORE_TOKENS or bind a loopback address`);
   }
   const db = await openDatabase(config);
+  const events = startEvents(db, config.events, config.redisUrl, config.backends.map((b) => b.id), log);
   try {
-    const services = await openServices(config, db);
+    const services = await openServices(config, db, events.hub);
     const report = await recover(services);
     if (report.resolved.length || report.stagingRemoved) log.warn(report, 'recovered commands left in flight by a previous run');
     if (report.unresolved.length) log.error({ unresolved: report.unresolved }, 'some commands left in flight could not be resolved; they stay PENDING');
-    const server = await startGrpcServer({ svc: services, auth: new Authenticator(config.tokens), log }, config.grpcAddr);
-    log.info({ addr: config.grpcAddr, port: server.port, database: db.kind, instance: config.instanceId }, 'filestore serving');
+    const server = await startGrpcServer({ svc: services, events: events.service, auth: new Authenticator(config.tokens), log }, config.grpcAddr);
+    log.info({ addr: config.grpcAddr, port: server.port, database: db.kind, events: config.redisUrl ? 'redis' : 'in-process', instance: config.instanceId }, 'filestore serving');
     return {
       services,
       server,
       port: server.port,
       log,
       async stop(graceMs = config.shutdownGraceMs) {
+        await events.close(); // ends subscriptions (UNAVAILABLE: resume elsewhere), which would hold the drain
         await server.drain(graceMs);
         await db.close();
       },
     };
   } catch (err) {
+    await events.close().catch(() => {});
     await db.close().catch(() => {});
     throw err;
   }

@@ -1,14 +1,15 @@
 import * as journal from '../db/journal-repo.js';
 import * as nodes from '../db/nodes-repo.js';
-import type { JournalRecord, Json } from '../db/records.js';
+import type { JournalRecord } from '../db/records.js';
 import { createHash } from 'node:crypto';
 import type { Backend } from '../backends/backend.js';
 import { baseName, parentOf } from '../paths/index.js';
 import { CreatedDirs, settlePlannedDirs } from './directories.js';
-import { runJournalled, type CommandResult } from './journalled.js';
+import { runJournalled, succeedRecovered, type CommandResult } from './journalled.js';
+import { nodeCopied, nodeCreated } from '../events/change-events.js';
 import { crashPoint } from './crash-points.js';
 import type { Actor, Services } from './services.js';
-import { lockTransfer, replayTransfer, transferAddresses, transferSpec, type TransferInput } from './transfer.js';
+import { lockTransfer, replayTransfer, transferAddresses, transferEvents, transferSpec, type TransferInput } from './transfer.js';
 
 export async function copyNodeCommand(svc: Services, actor: Actor, req: TransferInput): Promise<CommandResult> {
   const replay = await replayTransfer(svc, actor, 'CopyNode', req);
@@ -27,14 +28,14 @@ export async function copyNodeCommand(svc: Services, actor: Actor, req: Transfer
           created.guard(dst.entry, async () => {
             const { node, parent, replaced } = await lockTransfer(tx, src, dst, req, 'share', journalId, created);
             // Rows first: the live-path unique index decides a race for the target before any I/O.
-            if (replaced) await nodes.deleteSubtree(tx, replaced, journalId);
+            const gone = replaced ? await nodes.deleteSubtree(tx, replaced, journalId) : null;
             const copy = await nodes.copySubtree(tx, node, { backendId: dst.backendId, path: dst.path, name: baseName(dst.path), parentId: parent.id }, journalId);
             await backend.stageCopy(src.path, key);
             crashPoint('copy:after-stage');
             await backend.publish(key, dst.path);
             published = true;
             crashPoint('copy:after-publish');
-            await succeed(tx, copy);
+            await succeed(tx, copy, transferEvents(created.events(), gone, nodeCopied(copy, src)));
             return copy;
           }),
         ),
@@ -65,13 +66,13 @@ export async function recoverCopyNode(svc: Services, e: JournalRecord): Promise<
       sameKind &&
       (!replacedBefore || (replacedBefore.kind === 'FILE' && node!.kind === 'FILE' && (await contentHash(entry.backend, target)) === node!.sha256));
     if (node && !stillStaged && landed) {
-      await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
+      const made = await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
       const parent = await nodes.findLive(tx, entry.id, parentOf(target));
       if (parent) {
         const replaced = await nodes.findLive(tx, entry.id, target, 'update');
-        if (replaced) await nodes.deleteSubtree(tx, replaced, e.id);
+        const gone = replaced ? await nodes.deleteSubtree(tx, replaced, e.id) : null;
         const copy = await nodes.copySubtree(tx, node, { backendId: entry.id, path: target, name: baseName(target), parentId: parent.id }, e.id);
-        return journal.markSucceeded(tx, e.backendId, e.id, copy.id, { node: copy as unknown as Json });
+        return succeedRecovered(tx, e, copy, transferEvents(made.map(nodeCreated), gone, nodeCopied(copy, { backendId: e.backendId, path: e.path })));
       }
     }
     await entry.backend.discard(key);

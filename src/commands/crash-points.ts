@@ -1,4 +1,4 @@
-// Fault injection for crash tests: with FILESTORE_CRASH_AT=<point> the process SIGKILLs itself
+// Fault injection for tests. Crashes: with FILESTORE_CRASH_AT=<point> the process SIGKILLs itself
 // when it reaches that point (a real kill at a chosen instant). A no-op otherwise.
 // Points: mkdir:after-mkdir, write:before-publish, write:after-publish, copy:after-stage,
 // copy:after-publish, move:after-rename, delete:after-unpublish, and refused:after-discard (a command
@@ -7,4 +7,12 @@ const armed = process.env.FILESTORE_CRASH_AT ?? '';
 
 export function crashPoint(name: string): void {
   if (armed && armed === name) process.kill(process.pid, 'SIGKILL');
+}
+
+// With FILESTORE_TEST_TX_DELAY_MS=<max>, a command's transaction waits a random 0..max ms after
+// writing its events and before committing, so that tests see transactions commit out of id order.
+const maxDelay = Number(process.env.FILESTORE_TEST_TX_DELAY_MS ?? 0);
+
+export async function transactionDelay(): Promise<void> {
+  if (maxDelay > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * maxDelay));
 }

@@ -5,7 +5,8 @@ import { alreadyExists } from '../errors/domain-error.js';
 import { validateAddress } from './addressing.js';
 import { checkMetadata, requireNotRoot, requireWritable } from './checks.js';
 import { createDirectory, CreatedDirs, lockParent, plannedParents, settlePlannedDirs } from './directories.js';
-import { runJournalled, type CommandResult } from './journalled.js';
+import { runJournalled, succeedRecovered, type CommandResult } from './journalled.js';
+import { nodeCreated } from '../events/change-events.js';
 import type { Actor, Services } from './services.js';
 
 export interface CreateDirectoryInput {
@@ -43,7 +44,7 @@ export async function createDirectoryCommand(svc: Services, actor: Actor, req: C
             if (!isNew && !(req.parents && node.kind === 'DIRECTORY')) {
               throw alreadyExists('NODE_EXISTS', `"${addr.path}" already exists (a ${node.kind.toLowerCase()}); choose another path`);
             }
-            await succeed(tx, node);
+            await succeed(tx, node, created.events());
             return node;
           }),
         ),
@@ -59,11 +60,11 @@ export async function recoverCreateDirectory(svc: Services, entry: JournalRecord
   const target = await backend.backend.stat(entry.path);
   await svc.db.transaction(async (tx) => {
     if (target?.kind === 'directory') {
-      await settlePlannedDirs(tx, backend, dirs, 'forward', entry.id);
+      const made = await settlePlannedDirs(tx, backend, dirs, 'forward', entry.id);
       const node = await nodes.findLive(tx, entry.backendId, entry.path);
       // A directory that was there before this command counts as its result only under `parents` (mkdir -p).
       const ours = node && (entry.params.parents || (await nodes.createdBy(tx, node)) === entry.id);
-      if (node && ours) return journal.markSucceeded(tx, entry.backendId, entry.id, node.id, { node: node as unknown as Json });
+      if (node && ours) return succeedRecovered(tx, entry, node, made.map(nodeCreated));
     }
     await settlePlannedDirs(tx, backend, dirs, 'back', entry.id);
     await journal.markEnded(tx, entry.backendId, entry.id, 'ROLLED_BACK', null);

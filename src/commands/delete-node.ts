@@ -1,10 +1,11 @@
 import * as journal from '../db/journal-repo.js';
 import * as nodes from '../db/nodes-repo.js';
-import type { JournalRecord, Json } from '../db/records.js';
+import type { JournalRecord } from '../db/records.js';
 import { failedPrecondition } from '../errors/domain-error.js';
 import { resolveAddress } from './addressing.js';
 import { checkVersion, requireFound, requireNotRoot, requireWritable } from './checks.js';
-import { replayByNodeId, runJournalled, type CommandResult } from './journalled.js';
+import { replayByNodeId, runJournalled, succeedRecovered, type CommandResult } from './journalled.js';
+import { nodeDeleted } from '../events/change-events.js';
 import { crashPoint } from './crash-points.js';
 import type { Actor, Services } from './services.js';
 
@@ -63,7 +64,7 @@ export async function deleteNodeCommand(svc: Services, actor: Actor, req: Delete
           if (await backend.stat(node.path)) await backend.unpublish(node.path, trashKey);
           crashPoint('delete:after-unpublish');
           const deleted = await nodes.deleteSubtree(tx, node, journalId);
-          await succeed(tx, deleted);
+          await succeed(tx, deleted, [nodeDeleted(deleted)]);
           return deleted;
         }),
       recover: (e) => recoverDeleteNode(svc, e),
@@ -83,7 +84,7 @@ export async function recoverDeleteNode(svc: Services, e: JournalRecord): Promis
     if (node && trashed && !stillThere) {
       if (node.kind === 'DIRECTORY') await nodes.lockDescendants(tx, node.backendId, node.path, 'update');
       const deleted = await nodes.deleteSubtree(tx, node, e.id);
-      return journal.markSucceeded(tx, e.backendId, e.id, deleted.id, { node: deleted as unknown as Json });
+      return succeedRecovered(tx, e, deleted, [nodeDeleted(deleted)]);
     }
     await journal.markEnded(tx, e.backendId, e.id, 'ROLLED_BACK', null);
   });

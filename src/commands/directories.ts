@@ -8,10 +8,17 @@ import { ancestorsOf, baseName, parentOf } from '../paths/index.js';
 import { requireKind, requireUsable } from './checks.js';
 import { crashPoint } from './crash-points.js';
 import type { BackendEntry } from './services.js';
+import { nodeCreated, type NewEvent } from '../events/change-events.js';
 
-/** Directories a command created on disk, to remove again if it ends without effect. */
+/** Directories a command created: on disk, to remove again if it ends without effect; as rows, to report. */
 export class CreatedDirs {
   readonly paths: string[] = [];
+  readonly rows: NodeRecord[] = [];
+
+  /** filestore.node.created for each directory row this command inserted, parents first. */
+  events(): NewEvent[] {
+    return this.rows.map(nodeCreated);
+  }
 
   /**
    * Runs a transaction body and, if it throws, removes the directories it created while its row
@@ -29,6 +36,7 @@ export class CreatedDirs {
   async undo(entry: BackendEntry): Promise<void> {
     for (const p of [...this.paths].reverse()) await entry.backend.remove(p).catch(() => {});
     this.paths.length = 0;
+    this.rows.length = 0;
   }
 }
 
@@ -47,6 +55,7 @@ export async function createDirectory(
     const existing = (await nodes.findLive(tx, entry.id, path, 'share'))!;
     return { node: existing, isNew: false };
   }
+  created.rows.push(inserted);
   try {
     await entry.backend.mkdir(path);
     created.paths.push(path);
@@ -102,7 +111,7 @@ export function plannedParents(path: string): string[] {
 
 /**
  * Recovery of planned directories: roll forward (give each directory that is on disk but has
- * no row its row) or back (remove the ones without a row).
+ * no row its row; returns the rows made) or back (remove the ones without a row).
  */
 export async function settlePlannedDirs(
   tx: Executor,
@@ -110,7 +119,8 @@ export async function settlePlannedDirs(
   dirs: string[],
   direction: 'forward' | 'back',
   journalId: number,
-): Promise<void> {
+): Promise<NodeRecord[]> {
+  const made: NodeRecord[] = [];
   if (direction === 'back') {
     for (const dir of [...dirs].reverse()) {
       // Only empty directories: a file with that name is someone else's (untracked, never ours to delete).
@@ -118,14 +128,16 @@ export async function settlePlannedDirs(
         await entry.backend.remove(dir).catch(() => {});
       }
     }
-    return;
+    return made;
   }
   for (const dir of dirs) {
     if (await nodes.findLive(tx, entry.id, dir)) continue;
     const stat = await entry.backend.stat(dir);
-    if (stat?.kind !== 'directory') return;
+    if (stat?.kind !== 'directory') break;
     const parent = await nodes.findLive(tx, entry.id, parentOf(dir));
-    if (!parent) return;
-    await nodes.insertNode(tx, { backendId: entry.id, parentId: parent.id, path: dir, name: baseName(dir), kind: 'DIRECTORY' }, journalId);
+    if (!parent) break;
+    const row = await nodes.insertNode(tx, { backendId: entry.id, parentId: parent.id, path: dir, name: baseName(dir), kind: 'DIRECTORY' }, journalId);
+    if (row) made.push(row);
   }
+  return made;
 }

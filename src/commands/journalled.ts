@@ -8,7 +8,8 @@ import * as nodesRepo from '../db/nodes-repo.js';
 import { nodeFromJson, type Json, type JournalRecord, type NodeRecord } from '../db/records.js';
 import { databaseErrorToDomain } from '../db/db-errors.js';
 import { aborted, failedPrecondition, invalidArgument, isFilestoreError } from '../errors/domain-error.js';
-import { crashPoint } from './crash-points.js';
+import { commandEvents, type NewEvent } from '../events/change-events.js';
+import { crashPoint, transactionDelay } from './crash-points.js';
 import type { Actor, Services } from './services.js';
 
 export interface CommandSpec {
@@ -32,8 +33,11 @@ export interface CommandResult {
   idempotentReplay: boolean;
 }
 
-/** Called by a command inside its transaction, after its metadata changes: completes the entry atomically with them. */
-export type Succeed = (tx: Executor, node: NodeRecord) => Promise<void>;
+/**
+ * Called by a command inside its transaction, after its metadata changes: completes the entry and
+ * writes its events (`changes`, then filestore.command.completed) atomically with them.
+ */
+export type Succeed = (tx: Executor, node: NodeRecord, changes: NewEvent[]) => Promise<void>;
 
 export interface CommandBody {
   run(journalId: number, succeed: Succeed): Promise<NodeRecord>;
@@ -148,9 +152,15 @@ export async function runJournalled(svc: Services, spec: CommandSpec, body: Comm
   }
 
   const id = journalId;
-  const succeed: Succeed = async (tx, node) => journal.markSucceeded(tx, spec.backendId, id, node.id, { node: node as unknown as Json });
+  let lastCursor: bigint | null = null;
+  const succeed: Succeed = async (tx, node, changes) => {
+    const entry = { backendId: spec.backendId, id, command: spec.command, principal: spec.actor.principal };
+    lastCursor = await journal.markSucceeded(tx, entry, node, commandEvents(node, changes));
+    await transactionDelay();
+  };
   try {
     const node = await body.run(id, succeed);
+    if (lastCursor !== null) svc.commits.committed(lastCursor);
     return { node, journalId: id, idempotentReplay: false };
   } catch (err) {
     if (isFilestoreError(err) && err.code !== 'UNAVAILABLE' && err.code !== 'INTERNAL') {
@@ -164,9 +174,17 @@ export async function runJournalled(svc: Services, spec: CommandSpec, body: Comm
     // Unexpected, or a database failure: the I/O may or may not have happened. Resolve the entry from
     // what is on the backend, as crash recovery would; if that rolled the command forward, it succeeded.
     const resolved = await resolveNow(svc, spec.backendId, id, body);
-    if (resolved?.status === 'SUCCEEDED') return { ...replayOf(resolved), idempotentReplay: false };
+    if (resolved?.status === 'SUCCEEDED') {
+      svc.commits.committed(0n); // recovery wrote its events: wake the hub
+      return { ...replayOf(resolved), idempotentReplay: false };
+    }
     throw databaseErrorToDomain(err) ?? err;
   }
+}
+
+/** Recovery's way to complete an entry it rolled forward: the same result and events as the command's own. */
+export async function succeedRecovered(tx: Executor, e: JournalRecord, node: NodeRecord, changes: NewEvent[]): Promise<void> {
+  await journal.markSucceeded(tx, { backendId: e.backendId, id: e.id, command: e.command, principal: e.principal }, node, commandEvents(node, changes));
 }
 
 async function resolveNow(svc: Services, backendId: number, id: number, body: CommandBody): Promise<JournalRecord | null> {

@@ -1,12 +1,13 @@
 import * as journal from '../db/journal-repo.js';
 import * as nodes from '../db/nodes-repo.js';
-import type { JournalRecord, Json } from '../db/records.js';
+import type { JournalRecord } from '../db/records.js';
 import { baseName, parentOf } from '../paths/index.js';
 import { CreatedDirs, settlePlannedDirs } from './directories.js';
-import { runJournalled, type CommandResult } from './journalled.js';
+import { runJournalled, succeedRecovered, type CommandResult } from './journalled.js';
+import { nodeCreated, nodeMoved } from '../events/change-events.js';
 import { crashPoint } from './crash-points.js';
 import type { Actor, Services } from './services.js';
-import { lockTransfer, replayTransfer, transferAddresses, transferSpec, type TransferInput } from './transfer.js';
+import { lockTransfer, replayTransfer, transferAddresses, transferEvents, transferSpec, type TransferInput } from './transfer.js';
 
 export async function moveNodeCommand(svc: Services, actor: Actor, req: TransferInput): Promise<CommandResult> {
   const replay = await replayTransfer(svc, actor, 'MoveNode', req);
@@ -22,11 +23,11 @@ export async function moveNodeCommand(svc: Services, actor: Actor, req: Transfer
           created.guard(dst.entry, async () => {
             const { node, parent, replaced } = await lockTransfer(tx, src, dst, req, 'update', journalId, created);
             // Rows first: the live-path unique index decides a race for the target before any I/O.
-            if (replaced) await nodes.deleteSubtree(tx, replaced, journalId);
+            const gone = replaced ? await nodes.deleteSubtree(tx, replaced, journalId) : null;
             const moved = await nodes.moveSubtree(tx, node, { path: dst.path, name: baseName(dst.path), parentId: parent.id }, journalId);
             await src.entry.backend.rename(src.path, dst.path);
             crashPoint('move:after-rename');
-            await succeed(tx, moved);
+            await succeed(tx, moved, transferEvents(created.events(), gone, nodeMoved(moved, src)));
             return moved;
           }),
         ),
@@ -45,14 +46,14 @@ export async function recoverMoveNode(svc: Services, e: JournalRecord): Promise<
   await svc.db.transaction(async (tx) => {
     const node = await nodes.findLive(tx, e.backendId, e.path, 'update');
     if (node && sourceGone && targetThere) {
-      await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
+      const made = await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
       const parent = await nodes.findLive(tx, e.backendId, parentOf(target));
       if (parent) {
         if (node.kind === 'DIRECTORY') await nodes.lockDescendants(tx, e.backendId, e.path, 'update');
         const replaced = await nodes.findLive(tx, e.backendId, target, 'update');
-        if (replaced) await nodes.deleteSubtree(tx, replaced, e.id);
+        const gone = replaced ? await nodes.deleteSubtree(tx, replaced, e.id) : null;
         const moved = await nodes.moveSubtree(tx, node, { path: target, name: baseName(target), parentId: parent.id }, e.id);
-        return journal.markSucceeded(tx, e.backendId, e.id, moved.id, { node: moved as unknown as Json });
+        return succeedRecovered(tx, e, moved, transferEvents(made.map(nodeCreated), gone, nodeMoved(moved, { backendId: e.backendId, path: e.path })));
       }
     }
     await settlePlannedDirs(tx, entry, dirs, 'back', e.id);

@@ -35,8 +35,14 @@ export interface Limits {
   readChunkBytes: number;
 }
 
+/** Told after a command's transaction committed, with its last event's cursor (wakes the event hub). */
+export interface CommitListener {
+  committed(cursor: bigint): void;
+}
+
 export interface Services {
   db: Database;
+  commits: CommitListener;
   backends: BackendRegistry;
   instanceId: string;
   limits: Limits;

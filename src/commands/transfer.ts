@@ -9,6 +9,7 @@ import { checkVersion, requireFound, requireNotRoot, requireUsable, requireWrita
 import { CreatedDirs, lockParent, plannedParents } from './directories.js';
 import { replayByNodeId, type CommandResult, type CommandSpec } from './journalled.js';
 import type { Actor, Services } from './services.js';
+import { nodeDeleted, type NewEvent } from '../events/change-events.js';
 
 export interface TransferInput {
   backendId: number;
@@ -114,4 +115,9 @@ export async function lockTransfer(
     }
   }
   return { node, parent, replaced };
+}
+
+/** A move's or copy's events: directories it created, the node it replaced (deleted), then the node itself. */
+export function transferEvents(createdDirs: NewEvent[], replaced: NodeRecord | null, main: NewEvent): NewEvent[] {
+  return [...createdDirs, ...(replaced ? [nodeDeleted(replaced)] : []), main];
 }

@@ -4,6 +4,7 @@ import type { JournalRecord, Json } from '../db/records.js';
 import { resolveAddress } from './addressing.js';
 import { checkMetadata, checkVersion, requireFound, requireUsable, requireWritable } from './checks.js';
 import { replayByNodeId, runJournalled, type CommandResult } from './journalled.js';
+import { nodeUpdated } from '../events/change-events.js';
 import type { Actor, Services } from './services.js';
 
 export interface UpdateMetadataInput {
@@ -60,7 +61,7 @@ export async function updateMetadataCommand(svc: Services, actor: Actor, req: Up
           const metadata = req.merge ? mergeMetadata(node.metadata, req.metadata ?? {}) : (req.metadata ?? {});
           checkMetadata(metadata, svc.limits.maxMetadataBytes);
           const updated = await nodes.updateNode(tx, node, { metadata }, journalId);
-          await succeed(tx, updated);
+          await succeed(tx, updated, [nodeUpdated(updated)]);
           return updated;
         }),
       recover: (e) => recoverUpdateMetadata(svc, e),

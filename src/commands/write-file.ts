@@ -9,7 +9,8 @@ import { baseName, parentOf } from '../paths/index.js';
 import { validateAddress } from './addressing.js';
 import { checkMetadata, checkVersion, requireKind, requireNotRoot, requireUsable, requireWritable } from './checks.js';
 import { CreatedDirs, lockParent, plannedParents, settlePlannedDirs } from './directories.js';
-import { runJournalled, type CommandResult } from './journalled.js';
+import { runJournalled, succeedRecovered, type CommandResult } from './journalled.js';
+import { nodeCreated, nodeUpdated } from '../events/change-events.js';
 import { crashPoint } from './crash-points.js';
 import { contentHash } from './copy-node.js';
 import type { Actor, BackendEntry, Services } from './services.js';
@@ -134,7 +135,7 @@ export async function writeFileCommand(
             published = true;
             crashPoint('write:after-publish');
             node = existing ? await upsertFileRow(tx, entry, header.path, parent, existing, content, journalId) : node!;
-            await succeed(tx, node!);
+            await succeed(tx, node!, [...created.events(), existing ? nodeUpdated(node!) : nodeCreated(node!)]);
             return node!;
           }),
         ),
@@ -165,7 +166,7 @@ export async function recoverWriteFile(svc: Services, e: JournalRecord): Promise
       (!before || (await contentHash(entry.backend, e.path)) === p.sha256);
     if (published) {
       // The rename happened and the transaction did not commit: roll the metadata forward.
-      await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
+      const made = await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
       const parent = await nodes.findLive(tx, entry.id, parentOf(e.path));
       const existing = await nodes.findLive(tx, entry.id, e.path, 'update');
       if (parent && existing?.kind !== 'DIRECTORY') {
@@ -174,7 +175,7 @@ export async function recoverWriteFile(svc: Services, e: JournalRecord): Promise
           sha256: p.sha256,
           metadata: p.metadata ?? undefined,
         }, e.id))!;
-        return journal.markSucceeded(tx, e.backendId, e.id, node.id, { node: node as unknown as Json });
+        return succeedRecovered(tx, e, node, [...made.map(nodeCreated), existing ? nodeUpdated(node) : nodeCreated(node)]);
       }
     }
     await entry.backend.discard(key);

@@ -31,6 +31,17 @@ export interface Config {
   readChunkBytes: number;
   logLevel: string;
   shutdownGraceMs: number;
+  /** null: events fan out in-process only (one instance). */
+  redisUrl: string | null;
+  events: EventsConfig;
+}
+
+export interface EventsConfig {
+  pollIntervalMs: number;
+  heartbeatMs: number;
+  retentionMs: number;
+  pruneIntervalMs: number;
+  maxQueue: number;
 }
 
 const envSchema = z.object({
@@ -47,6 +58,12 @@ const envSchema = z.object({
   FILESTORE_READ_CHUNK_BYTES: z.coerce.number().int().min(4096).max(4 * 1024 * 1024).default(256 * 1024),
   FILESTORE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   FILESTORE_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  REDIS_URL: z.string().optional(),
+  FILESTORE_EVENTS_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
+  FILESTORE_EVENTS_HEARTBEAT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
+  FILESTORE_EVENTS_RETENTION_HOURS: z.coerce.number().positive().default(7 * 24),
+  FILESTORE_EVENTS_PRUNE_INTERVAL_MS: z.coerce.number().int().min(1000).default(3_600_000),
+  FILESTORE_EVENTS_MAX_QUEUE: z.coerce.number().int().min(1).max(100_000).default(1000),
 });
 
 function parseFile(file: string): unknown {
@@ -88,5 +105,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readChunkBytes: e.FILESTORE_READ_CHUNK_BYTES,
     logLevel: e.FILESTORE_LOG_LEVEL,
     shutdownGraceMs: e.FILESTORE_SHUTDOWN_GRACE_MS,
+    redisUrl: e.REDIS_URL || null,
+    events: {
+      pollIntervalMs: e.FILESTORE_EVENTS_POLL_MS,
+      heartbeatMs: e.FILESTORE_EVENTS_HEARTBEAT_MS,
+      retentionMs: e.FILESTORE_EVENTS_RETENTION_HOURS * 3_600_000,
+      pruneIntervalMs: e.FILESTORE_EVENTS_PRUNE_INTERVAL_MS,
+      maxQueue: e.FILESTORE_EVENTS_MAX_QUEUE,
+    },
   };
 }

@@ -3,7 +3,8 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { likePrefixPattern } from '../paths/index.js';
 import type { Executor } from './database.js';
-import { toJournal, type Json, type JournalRecord, type JournalStatus } from './records.js';
+import { insertEventsSql, type NewEvent } from './events-repo.js';
+import { toJournal, type Json, type JournalRecord, type JournalStatus, type NodeRecord } from './records.js';
 
 export interface NewJournalEntry {
   backendId: number;
@@ -53,12 +54,28 @@ export async function findKeyOnOtherBackend(ex: Executor, backendId: number, pri
   return rows.length ? toJournal(rows[0]) : null;
 }
 
-export async function markSucceeded(ex: Executor, backendId: number, id: number, nodeId: number | null, result: Json): Promise<void> {
-  await ex.rows(
-    sql`UPDATE journal_entries SET status = 'SUCCEEDED', node_id = coalesce(${nodeId}, node_id),
-          result = ${JSON.stringify(result)}::jsonb, completed_at = now()
-        WHERE backend_id = ${backendId} AND id = ${id}`,
+export interface Completion {
+  backendId: number;
+  id: number;
+  command: string;
+  principal: string;
+}
+
+/**
+ * Marks the entry SUCCEEDED with `node` as its result and writes its events in the same statement
+ * (an event exists if and only if its command committed). Returns the last event's cursor.
+ */
+export async function markSucceeded(ex: Executor, entry: Completion, node: NodeRecord, events: NewEvent[]): Promise<bigint> {
+  const origin = { journalId: entry.id, command: entry.command, principal: entry.principal };
+  const rows = await ex.rows<{ last: string }>(
+    sql`WITH done AS (
+          UPDATE journal_entries SET status = 'SUCCEEDED', node_id = ${node.id},
+            result = ${JSON.stringify({ node })}::jsonb, completed_at = now()
+          WHERE backend_id = ${entry.backendId} AND id = ${entry.id}),
+        ins AS (${insertEventsSql(events, origin)})
+        SELECT max(cursor)::text AS last FROM ins`,
   );
+  return BigInt(rows[0].last);
 }
 
 /** FAILED or ROLLED_BACK: the command had no effect, so its idempotency key is released. */

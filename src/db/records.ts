@@ -133,3 +133,35 @@ export function nodeFromJson(j: Json): NodeRecord {
   const n = j as unknown as NodeRecord;
   return { ...n, createdAt: date(n.createdAt), updatedAt: date(n.updatedAt) };
 }
+
+/** An event as stored in the outbox. */
+export interface EventRecord {
+  cursor: bigint;
+  type: string;
+  occurredAt: Date;
+  journalId: number | null;
+  command: string | null;
+  principal: string | null;
+  backendId: number;
+  path: string;
+  sourceBackendId: number | null;
+  sourcePath: string | null;
+  node: NodeRecord | null;
+}
+
+export function toEvent(r: Raw): EventRecord {
+  const node = r.node === null || r.node === undefined ? null : nodeFromJson(json(r.node));
+  return {
+    cursor: BigInt(r.cursor as string | number),
+    type: r.type as string,
+    occurredAt: date(r.occurred_at),
+    journalId: intOrNull(r.journal_id),
+    command: (r.command as string | null) ?? null,
+    principal: (r.principal as string | null) ?? null,
+    backendId: int(r.backend_id),
+    path: r.path as string,
+    sourceBackendId: intOrNull(r.source_backend_id),
+    sourcePath: (r.source_path as string | null) ?? null,
+    node,
+  };
+}

@@ -117,3 +117,34 @@ export const journalEntries = pgTable(
     index('journal_pending_idx').on(t.instanceId, t.id).where(sql`status = 'PENDING'`),
   ],
 );
+
+/**
+ * The outbox: a command's events, inserted in its own transaction. `cursor` is
+ * (transaction id << 20) + ordinal within the transaction; readers stop below the oldest
+ * transaction still running, so a cursor never appears behind one already delivered (docs/decisions/002).
+ */
+export const events = pgTable(
+  'events',
+  {
+    backendId: int8('backend_id').notNull(),
+    cursor: int8('cursor').notNull(),
+    type: text('type').notNull(),
+    journalId: int8('journal_id'),
+    command: text('command'),
+    principal: text('principal'),
+    nodeId: int8('node_id'),
+    path: cText('path').notNull(),
+    sourceBackendId: int8('source_backend_id'),
+    sourcePath: cText('source_path'),
+    node: jsonb('node'),
+    occurredAt: tstz('occurred_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.backendId, t.cursor] }), index('events_cursor_idx').on(t.cursor), index('events_occurred_idx').on(t.backendId, t.occurredAt)],
+);
+
+/** Per backend: events with a cursor at or below `pruned_through` may have been removed by retention. */
+export const eventHorizons = pgTable('event_horizons', {
+  backendId: int8('backend_id').primaryKey(),
+  prunedThrough: int8('pruned_through').notNull(),
+  prunedAt: tstz('pruned_at').notNull().defaultNow(),
+});

@@ -3,10 +3,12 @@ import type { Metadata, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Actor, Services } from '../commands/services.js';
+import type { EventService } from '../events/event-service.js';
 import { toServiceError } from './status.js';
 
 export interface HandlerContext {
   svc: Services;
+  events: EventService;
   auth: Authenticator;
   log: Logger;
 }

@@ -2,6 +2,10 @@
 import type { BackendEntry } from '../commands/services.js';
 import type { JournalRecord, JournalStatus as DomainJournalStatus, NodeRecord, RollupRecord, SnapshotRecord } from '../db/records.js';
 import { JournalStatus, type JournalEntry } from '../../gen/filestore/v1/journal_service.js';
+import { Event } from '../../gen/filestore/v1/events_service.js';
+import { formatCursor } from '../events/cursor.js';
+import type { EventRecord } from '../events/types.js';
+import type { Heartbeat } from '../events/subscription.js';
 import { BackendKind, NodeKind, NodeState, RollupState, type Backend, type Node, type NodeVersion } from '../../gen/filestore/v1/node.js';
 
 const KINDS = { FILE: NodeKind.NODE_KIND_FILE, DIRECTORY: NodeKind.NODE_KIND_DIRECTORY } as const;
@@ -95,4 +99,22 @@ export function journalToWire(e: JournalRecord): JournalEntry {
 /** The command result carried by every mutating response. */
 export function resultToWire(r: { node: NodeRecord; journalId: number; idempotentReplay: boolean }) {
   return { node: nodeToWire(r.node), journalId: r.journalId, idempotentReplay: r.idempotentReplay };
+}
+
+/** An outbox event or a heartbeat, as sent to subscribers. */
+export function eventToWire(e: EventRecord | Heartbeat): Event {
+  if (!('backendId' in e)) return Event.fromPartial({ cursor: formatCursor(e.cursor), type: e.type, occurredAt: e.occurredAt });
+  return Event.fromPartial({
+    cursor: formatCursor(e.cursor),
+    type: e.type,
+    occurredAt: e.occurredAt,
+    journalId: e.journalId ?? 0,
+    backendId: e.backendId,
+    path: e.path,
+    node: e.node ? nodeToWire(e.node) : undefined,
+    sourcePath: e.sourcePath ?? '',
+    sourceBackendId: e.sourceBackendId ?? 0,
+    command: e.command ?? '',
+    principal: e.principal ?? '',
+  });
 }

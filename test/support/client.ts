@@ -6,6 +6,8 @@ import { FileStoreServiceClient, WriteFileHeader, type WriteFileResponse } from 
 import * as journalMessages from '../../gen/filestore/v1/journal_service.js';
 import { JournalServiceClient } from '../../gen/filestore/v1/journal_service.js';
 import type { Node } from '../../gen/filestore/v1/node.js';
+import { EventsServiceClient, type SubscribeRequest } from '../../gen/filestore/v1/events_service.js';
+import { Subscriber } from './events.js';
 import { ErrorInfo } from '../../gen/google/rpc/error_details.js';
 import { Status } from '../../gen/google/rpc/status.js';
 
@@ -19,6 +21,7 @@ export function call<Req, Res>(client: object, method: UnaryMethod<Req, Res>, re
 export class TestClient {
   readonly files: FileStoreServiceClient;
   readonly journal: JournalServiceClient;
+  readonly eventsClient: EventsServiceClient;
 
   constructor(
     readonly address: string,
@@ -27,6 +30,7 @@ export class TestClient {
     const options = { 'grpc.max_receive_message_length': 16 * 1024 * 1024 };
     this.files = new FileStoreServiceClient(address, credentials.createInsecure(), options);
     this.journal = new JournalServiceClient(address, credentials.createInsecure(), options);
+    this.eventsClient = new EventsServiceClient(address, credentials.createInsecure(), options);
   }
 
   metadata(): Metadata {
@@ -71,9 +75,15 @@ export class TestClient {
     return { node: node!, data: Buffer.concat(parts) };
   }
 
+  /** Opens EventsService.Subscribe. */
+  subscribe(req: Partial<SubscribeRequest> = {}): Subscriber {
+    return new Subscriber(this.eventsClient, req, this.metadata());
+  }
+
   close(): void {
     this.files.close();
     this.journal.close();
+    this.eventsClient.close();
   }
 }
 

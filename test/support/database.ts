@@ -30,8 +30,9 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-export async function createTestDatabase(): Promise<TestDatabase> {
-  if (testDbKind === 'pglite') return { url: null, drop: async () => {} };
+/** `kind` forces a database kind, for tests about PostgreSQL itself (concurrent transactions). */
+export async function createTestDatabase(kind: TestDbKind = testDbKind): Promise<TestDatabase> {
+  if (kind === 'pglite') return { url: null, drop: async () => {} };
   const name = `filestore_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   await admin((c) => c.query(`CREATE DATABASE ${name}`));
   const url = new URL(ADMIN_URL);

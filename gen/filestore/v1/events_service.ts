@@ -25,7 +25,7 @@ export const protobufPackage = "filestore.v1";
 export const protobufFileName = "filestore/v1/events_service.proto";
 
 export interface SubscribeRequest {
-  /** A cursor from an earlier event; empty means from now. */
+  /** A cursor from an earlier event or heartbeat; empty means from now. */
   afterCursor: string;
   /** e.g. "filestore.node.created"; empty means every type. */
   eventTypes: string[];
@@ -53,6 +53,10 @@ export interface Event {
   /** For moves and copies: where the node came from. */
   sourcePath: string;
   sourceBackendId: number;
+  /** The command that made the change (e.g. "MoveNode"); empty on heartbeats. */
+  command: string;
+  /** Who ran the command. */
+  principal: string;
 }
 
 export interface SubscribeResponse {
@@ -223,6 +227,8 @@ function createBaseEvent(): Event {
     node: undefined,
     sourcePath: "",
     sourceBackendId: 0,
+    command: "",
+    principal: "",
   };
 }
 
@@ -254,6 +260,12 @@ export const Event: MessageFns<Event> = {
     }
     if (message.sourceBackendId !== 0) {
       writer.uint32(72).int64(message.sourceBackendId);
+    }
+    if (message.command !== "") {
+      writer.uint32(82).string(message.command);
+    }
+    if (message.principal !== "") {
+      writer.uint32(90).string(message.principal);
     }
     return writer;
   },
@@ -343,6 +355,22 @@ export const Event: MessageFns<Event> = {
             message.sourceBackendId = longToNumber(reader.int64());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.command = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.principal = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -386,6 +414,8 @@ export const Event: MessageFns<Event> = {
         : isSet(object.source_backend_id)
         ? globalThis.Number(object.source_backend_id)
         : 0,
+      command: isSet(object.command) ? globalThis.String(object.command) : "",
+      principal: isSet(object.principal) ? globalThis.String(object.principal) : "",
     };
   },
 
@@ -418,6 +448,12 @@ export const Event: MessageFns<Event> = {
     if (message.sourceBackendId !== 0) {
       obj.sourceBackendId = Math.round(message.sourceBackendId);
     }
+    if (message.command !== "") {
+      obj.command = message.command;
+    }
+    if (message.principal !== "") {
+      obj.principal = message.principal;
+    }
     return obj;
   },
 
@@ -435,6 +471,8 @@ export const Event: MessageFns<Event> = {
     message.node = (object.node !== undefined && object.node !== null) ? Node.fromPartial(object.node) : undefined;
     message.sourcePath = object.sourcePath ?? "";
     message.sourceBackendId = object.sourceBackendId ?? 0;
+    message.command = object.command ?? "";
+    message.principal = object.principal ?? "";
     return message;
   },
 };
