@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { Database } from '../db/database.js';
 import { readBelowWatermark } from '../db/events-repo.js';
+import { unavailable } from '../errors/domain-error.js';
 import type { EventRecord } from './types.js';
 import type { Wakeup } from './wakeup.js';
 
@@ -63,10 +64,9 @@ export class EventHub {
   async position(): Promise<bigint> {
     while (this.scanned === null) {
       await this.poll();
-      if (this.scanned === null) {
-        if (this.closed) throw new Error('event hub closed');
-        await new Promise((resolve) => setTimeout(resolve, this.options.pollIntervalMs));
-      }
+      if (this.scanned !== null) break;
+      if (this.closed) throw unavailable('SERVER_SHUTTING_DOWN', 'this server is shutting down; subscribe again on another instance');
+      if (this.failing) throw unavailable('DATABASE_UNAVAILABLE', 'the event outbox cannot be read right now; retry shortly');
     }
     return this.scanned;
   }

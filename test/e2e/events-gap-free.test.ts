@@ -110,8 +110,8 @@ test('32 racing writers, a subscriber that keeps reconnecting: every committed e
   await s.kill('SIGTERM');
   const db = env.db.url ? await connectPostgres(env.db.url, 1) : await connectPglite(path.join(env.dataDir, 'pglite'));
   try {
-    const rows = await db.rows<{ cursor: string }>(sql`SELECT cursor::text AS cursor FROM events WHERE cursor > ${startCursor}::int8 ORDER BY cursor`);
-    t.deepEqual(received.map((e) => e.cursor), rows.map((r) => r.cursor));
+    const rows = await db.rows<{ c: string }>(sql`SELECT cursor::text AS c FROM events WHERE cursor > ${startCursor}::int8 ORDER BY events.cursor`);
+    t.deepEqual(received.map((e) => e.cursor), rows.map((r) => r.c));
   } finally {
     await db.close();
   }
