@@ -23,6 +23,8 @@ export interface LiveSink {
 }
 
 const FIRST_RETRY_MS = 2;
+/** While a wake-up's events are held back by an older open transaction: look this often at most. */
+const MAX_RETRY_MS = 16;
 
 export class EventHub {
   /** Every event with a cursor at or below this has been read (null until the first poll). */
@@ -162,7 +164,8 @@ export class EventHub {
 
   /**
    * A wake-up announced events the watermark did not yet let us read (an older transaction was still
-   * open): look again soon, backing off to the poll interval.
+   * open): look again soon (an indexed query every few ms, only while behind), so that delivery follows
+   * the older transaction's end closely.
    */
   private scheduleRetry(): void {
     if (this.closed || this.retry || this.all.size === 0) return;
@@ -172,7 +175,7 @@ export class EventHub {
       return;
     }
     const delay = this.retryDelay;
-    this.retryDelay = Math.min(this.retryDelay * 2, this.options.pollIntervalMs);
+    this.retryDelay = Math.min(this.retryDelay * 2, MAX_RETRY_MS, this.options.pollIntervalMs);
     this.retry = setTimeout(() => {
       this.retry = null;
       void this.poll();
