@@ -3,14 +3,16 @@
 //   baselines  raw disk write+fsync / read in the server's data dir; single-row INSERT tx/s
 //              (PostgreSQL, or PGlite with FILESTORE_BENCH_DB=pglite); a no-op grpc-js twin of
 //              FileStoreService in its own process (bench/twin/server.ts)
-//   scenarios  against the real server (`node --import tsx src/main.ts`, a child process, on a
+//   scenarios  against the real server (`node dist/src/main.js`, a child process, on a
 //              fresh database): a large upload and download in 1 MiB chunks with the server's
 //              peak RSS (first, on the fresh server), then closed-loop CreateDirectory, GetNode
-//              and 4 KiB WriteFile
+//              and 4 KiB WriteFile; then events: delivery latency to 10 subscribers under an open-loop
+//              load, and CreateDirectory c=16 with and without them (the real server only)
 //
 // Every point runs against the twin and the real server with the same client, back to back.
 // Prints the tables, then one line of JSON. Env: FILESTORE_BENCH_SECONDS (per point, default 5),
 // FILESTORE_BENCH_DB=pglite, FILESTORE_BENCH_STREAM_MIB (256), FILESTORE_BENCH_STREAM_RUNS (3),
+// FILESTORE_BENCH_ONLY (streaming,unary,events: a subset to run),
 // TEST_DATABASE_URL (admin connection, default postgres://postgres@127.0.0.1:5432/test).
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -22,13 +24,14 @@ import { BenchClient } from './lib/client.js';
 import { cleanupAll, defer, installSignalHandlers, wasInterrupted } from './lib/cleanup.js';
 import type { LoopResult } from './lib/closed-loop.js';
 import { createDatabase, serverVersion } from './lib/databases.js';
-import { settings } from './lib/env.js';
-import { serve, type Served } from './lib/proc.js';
+import { SECTIONS, settings } from './lib/env.js';
+import { serve } from './lib/proc.js';
 import { describeLoop, fmtCpu, key, report, type Results } from './lib/report.js';
 import { fmtMiB, round } from './lib/table.js';
 import type { Ctx, Target, TargetKind } from './scenarios/common.js';
 import { createDirectoryPoint } from './scenarios/create-directory.js';
 import { downloadTransfer } from './scenarios/download.js';
+import { eventsScenario } from './scenarios/events.js';
 import { getNodePoint } from './scenarios/get-node.js';
 import { startPeakWindow } from './scenarios/peak-rss.js';
 import { interleaved, type Transfer } from './scenarios/streaming.js';
@@ -50,14 +53,11 @@ const UNARY: UnaryPoint[] = [
 ];
 const DB_CONCURRENCIES = [...new Set(UNARY.filter((p) => p.dbBaseline).map((p) => p.concurrency))];
 
-async function startTargets(dataDir: string, databaseUrl: string | null): Promise<{ twin: Served; ours: Served }> {
-  const twin = await serve(
-    'twin',
-    'bench/twin/server.ts',
-    { TWIN_ADDR: '127.0.0.1:0', TWIN_CHUNK_BYTES: String(settings.chunkBytes) },
-    /"twin":"serving","port":(\d+)/,
-  );
-  const ours = await serve(
+const twinServer = () =>
+  serve('twin', 'bench/twin/server.ts', { TWIN_ADDR: '127.0.0.1:0', TWIN_CHUNK_BYTES: String(settings.chunkBytes) }, /"twin":"serving","port":(\d+)/);
+
+const realServer = (dataDir: string, databaseUrl: string | null) =>
+  serve(
     'server',
     'dist/src/main.js',
     {
@@ -71,55 +71,70 @@ async function startTargets(dataDir: string, databaseUrl: string | null): Promis
     },
     /"port":(\d+).*filestore serving/,
   );
-  return { twin, ours };
-}
 
 async function measure(dataDir: string, results: Results): Promise<void> {
-  log(`· disk baseline: ${settings.streamBytes / MiB} MiB in ${dataDir}`);
-  results.disk = await diskBaseline(dataDir, settings.streamBytes, settings.chunkBytes);
-  log(`  write+fsync ${fmtMiB(results.disk.writeMiBps)} MiB/s, read ${fmtMiB(results.disk.readMiBps)} MiB/s`);
-
-  log(`· ${settings.db === 'pg' ? 'PostgreSQL' : 'PGlite'} single-row INSERT baseline at c=${DB_CONCURRENCIES.join(', ')}`);
-  results.dbInserts = await (settings.db === 'pg' ? pgInsertBaseline : pgliteInsertBaseline)(settings, DB_CONCURRENCIES);
-  for (const [c, r] of results.dbInserts) log(`  c=${c}: ${describeLoop(r)}`);
+  const only = settings.only;
+  const withTwin = only.has('streaming') || only.has('unary');
+  if (only.has('streaming')) {
+    log(`· disk baseline: ${settings.streamBytes / MiB} MiB in ${dataDir}`);
+    results.disk = await diskBaseline(dataDir, settings.streamBytes, settings.chunkBytes);
+    log(`  write+fsync ${fmtMiB(results.disk.writeMiBps)} MiB/s, read ${fmtMiB(results.disk.readMiBps)} MiB/s`);
+  }
+  if (only.has('unary')) {
+    log(`· ${settings.db === 'pg' ? 'PostgreSQL' : 'PGlite'} single-row INSERT baseline at c=${DB_CONCURRENCIES.join(', ')}`);
+    results.dbInserts = await (settings.db === 'pg' ? pgInsertBaseline : pgliteInsertBaseline)(settings, DB_CONCURRENCIES);
+    for (const [c, r] of results.dbInserts) log(`  c=${c}: ${describeLoop(r)}`);
+  }
 
   const serverDb = settings.db === 'pg' ? await createDatabase(settings.adminUrl, 'server') : null;
-  const { twin, ours } = await startTargets(dataDir, serverDb?.url ?? null);
-  log(`· twin pid ${twin.pid} at ${twin.address}; server pid ${ours.pid} at ${ours.address} (${settings.db}${serverDb ? ` ${serverDb.name}` : ''})`);
-  const targets: Record<TargetKind, Target> = {
-    twin: { kind: 'twin', client: new BenchClient(twin.address), pid: twin.pid },
-    ours: { kind: 'ours', client: new BenchClient(ours.address), pid: ours.pid, database: serverDb?.name },
-  };
-  const closeClients = defer('close clients', async () => Object.values(targets).forEach((t) => t.client.close()));
-  const ctxs: Record<TargetKind, Ctx> = { twin: { target: targets.twin, settings }, ours: { target: targets.ours, settings } };
+  const twin = withTwin ? await twinServer() : null;
+  const ours = await realServer(dataDir, serverDb?.url ?? null);
+  log(`· ${twin ? `twin pid ${twin.pid} at ${twin.address}; ` : ''}server pid ${ours.pid} at ${ours.address} (${settings.db}${serverDb ? ` ${serverDb.name}` : ''})`);
+  const oursTarget: Target = { kind: 'ours', client: new BenchClient(ours.address), pid: ours.pid, database: serverDb?.name };
+  const twinTarget: Target | null = twin && { kind: 'twin', client: new BenchClient(twin.address), pid: twin.pid };
+  const closeClients = defer('close clients', async () => [oursTarget, twinTarget].forEach((t) => t?.client.close()));
+  const oursCtx: Ctx = { target: oursTarget, settings };
 
-  // Streaming first, while the server is fresh, so that its peak RSS is about streaming.
-  const windows = { twin: startPeakWindow(twin.pid), ours: startPeakWindow(ours.pid) };
-  const streams: { name: string; make: (ctx: Ctx) => Transfer; disk: number }[] = [
-    { name: 'WriteFile upload', make: uploadTransfer, disk: results.disk.writeMiBps },
-    { name: 'ReadFile download', make: downloadTransfer, disk: results.disk.readMiBps },
-  ];
-  for (const s of streams) {
-    const r = await interleaved(ctxs, s.make, settings.streamRuns);
-    for (const k of ['twin', 'ours'] as const) {
-      log(`· ${s.name} ${settings.streamBytes / MiB} MiB  ${k}: ${fmtMiB(r[k].MiBps)} MiB/s (runs ${r[k].runs.map(fmtMiB).join(', ')}), cpu ${fmtCpu(r[k].cpu)}`);
+  if (twin && twinTarget) {
+    const ctxs: Record<TargetKind, Ctx> = { twin: { target: twinTarget, settings }, ours: oursCtx };
+    if (only.has('streaming')) {
+      // Streaming first, while the server is fresh, so that its peak RSS is about streaming.
+      const windows = { twin: startPeakWindow(twin.pid), ours: startPeakWindow(ours.pid) };
+      const streams: { name: string; make: (ctx: Ctx) => Transfer; disk: number }[] = [
+        { name: 'WriteFile upload', make: uploadTransfer, disk: results.disk!.writeMiBps },
+        { name: 'ReadFile download', make: downloadTransfer, disk: results.disk!.readMiBps },
+      ];
+      for (const s of streams) {
+        const r = await interleaved(ctxs, s.make, settings.streamRuns);
+        for (const k of ['twin', 'ours'] as const) {
+          log(`· ${s.name} ${settings.streamBytes / MiB} MiB  ${k}: ${fmtMiB(r[k].MiBps)} MiB/s (runs ${r[k].runs.map(fmtMiB).join(', ')}), cpu ${fmtCpu(r[k].cpu)}`);
+        }
+        results.stream.push({ name: s.name, twin: r.twin, ours: r.ours, disk: s.disk });
+      }
+      results.rss = { twin: windows.twin(), ours: windows.ours() };
+      log(`· peak RSS while streaming: server ${fmtMiB(results.rss.ours.peakMiB)} MiB, twin ${fmtMiB(results.rss.twin.peakMiB)} MiB`);
     }
-    results.stream.push({ name: s.name, twin: r.twin, ours: r.ours, disk: s.disk });
-  }
-  results.rss = { twin: windows.twin(), ours: windows.ours() };
-  log(`· peak RSS while streaming: server ${fmtMiB(results.rss.ours.peakMiB)} MiB, twin ${fmtMiB(results.rss.twin.peakMiB)} MiB`);
 
-  for (const p of UNARY) {
-    const twinResult = await p.run(ctxs.twin, p.concurrency);
-    log(`· ${key(p.name, p.concurrency)}  twin: ${describeLoop(twinResult)}`);
-    const oursResult = await p.run(ctxs.ours, p.concurrency);
-    log(`  ${' '.repeat(key(p.name, p.concurrency).length)}  ours: ${describeLoop(oursResult)}`);
-    results.unary.push({ name: p.name, concurrency: p.concurrency, dbBaseline: p.dbBaseline, twin: twinResult, ours: oursResult });
+    if (only.has('unary')) {
+      for (const p of UNARY) {
+        const twinResult = await p.run(ctxs.twin, p.concurrency);
+        log(`· ${key(p.name, p.concurrency)}  twin: ${describeLoop(twinResult)}`);
+        const oursResult = await p.run(ctxs.ours, p.concurrency);
+        log(`  ${' '.repeat(key(p.name, p.concurrency).length)}  ours: ${describeLoop(oursResult)}`);
+        results.unary.push({ name: p.name, concurrency: p.concurrency, dbBaseline: p.dbBaseline, twin: twinResult, ours: oursResult });
+      }
+    }
+  }
+
+  // Last: the subscribers it attaches stay out of the other points.
+  if (only.has('events')) {
+    log('· events (real server only)');
+    results.events = await eventsScenario(oursCtx, log);
   }
 
   await closeClients();
   await ours.stop();
-  await twin.stop();
+  await twin?.stop();
   await serverDb?.drop();
 }
 
@@ -138,6 +153,7 @@ async function main(): Promise<number> {
     streamBytes: settings.streamBytes,
     chunkBytes: settings.chunkBytes,
     streamRuns: settings.streamRuns,
+    sections: [...settings.only],
     loadAvgAtStart: os.loadavg().map((l) => round(l)),
   };
   if (settings.db === 'pg') meta.postgres = await serverVersion(settings.adminUrl);
@@ -157,14 +173,17 @@ async function main(): Promise<number> {
   meta.loadAvgAtEnd = os.loadavg().map((l) => round(l));
 
   const { text, json } = report(results, settings, meta);
+  const ev = results.events;
+  const eventErrors = ev ? ev.delivery.errors + ev.writers.with.errors + ev.writers.without.reduce((n, r) => n + r.errors, 0) : 0;
   const errors =
-    results.unary.reduce((n, u) => n + u.ours.errors + u.twin.errors, 0) + [...results.dbInserts.values()].reduce((n, r) => n + r.errors, 0);
+    results.unary.reduce((n, u) => n + u.ours.errors + u.twin.errors, 0) + [...results.dbInserts.values()].reduce((n, r) => n + r.errors, 0) + eventErrors;
   const load = meta.loadAvgAtStart as number[];
   console.log('');
   console.log(
     `Filestore bench — ${meta.cpus} × ${meta.cpuModel}, Node ${meta.node}, ` +
       `${settings.db === 'pg' ? `PostgreSQL ${meta.postgres}` : 'PGlite'}, ${meta.totalSeconds} s in total`,
   );
+  if (settings.only.size < SECTIONS.length) console.log(`only ${[...settings.only].join(', ')} (FILESTORE_BENCH_ONLY)`);
   console.log('ours = the real server (child process); twin = no-op grpc-js FileStoreService from our generated code (child process); same client for both.');
   console.log(`load average at start ${load.join(' ')}${load[0] > 0.5 ? ' (the machine was not idle)' : ''}\n`);
   console.log(text);

@@ -50,7 +50,12 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     throw new Error(`refusing to serve on ${config.grpcAddr} without authentication: set FILESTORE_TOKENS or bind a loopback address`);
   }
   const db = await openDatabase(config);
-  const events = startEvents(db, config.events, config.redisUrl, config.backends.map((b) => b.id), log);
+  // Event readers get connections of their own, so that under a write load they do not queue behind commands.
+  const eventsDb = config.databaseUrl ? await connectPostgres(config.databaseUrl, config.events.dbPoolSize).catch(async (err) => {
+    await db.close();
+    throw err;
+  }) : db;
+  const events = startEvents(eventsDb, config.events, config.redisUrl, config.backends.map((b) => b.id), log);
   try {
     const services = await openServices(config, db, events.hub);
     const report = await recover(services);
@@ -66,11 +71,13 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
       async stop(graceMs = config.shutdownGraceMs) {
         await events.close(); // ends subscriptions (UNAVAILABLE: resume elsewhere), which would hold the drain
         await server.drain(graceMs);
+        if (eventsDb !== db) await eventsDb.close();
         await db.close();
       },
     };
   } catch (err) {
     await events.close().catch(() => {});
+    if (eventsDb !== db) await eventsDb.close().catch(() => {});
     await db.close().catch(() => {});
     throw err;
   }

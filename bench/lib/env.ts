@@ -15,6 +15,19 @@ function positive(name: string, fallback: number, { integer = false, max = Numbe
 
 const seconds = positive('FILESTORE_BENCH_SECONDS', 5, { max: 600 });
 
+export const SECTIONS = ['streaming', 'unary', 'events'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+/** FILESTORE_BENCH_ONLY: a comma-separated subset of SECTIONS to run (default: all of them). */
+function sections(): ReadonlySet<Section> {
+  const raw = process.env.FILESTORE_BENCH_ONLY?.trim();
+  if (!raw) return new Set(SECTIONS);
+  const picked = raw.split(',').map((x) => x.trim()).filter(Boolean);
+  const unknown = picked.filter((x) => !(SECTIONS as readonly string[]).includes(x));
+  if (unknown.length || !picked.length) throw new Error(`FILESTORE_BENCH_ONLY=${raw}: expected a comma-separated list of ${SECTIONS.join(', ')}`);
+  return new Set(picked as Section[]);
+}
+
 export const settings = {
   /** Measured seconds per closed-loop point (FILESTORE_BENCH_SECONDS). */
   seconds,
@@ -31,6 +44,15 @@ export const settings = {
   streamRuns: positive('FILESTORE_BENCH_STREAM_RUNS', 3, { integer: true, max: 20 }),
   /** Payload of the small-file scenario. */
   smallFileBytes: 4 * 1024,
+  /**
+   * The events delivery load: CreateDirectory per second (FILESTORE_BENCH_EVENT_RATE), each creating this many
+   * directories (FILESTORE_BENCH_EVENT_DIRS, with `parents`), so (dirs + 1) events per command. The default,
+   * 500/s of one directory, is the §7 load of 1,000 events/s; 200/s of 4 makes as many events with fewer commands.
+   */
+  eventCommandsPerSec: positive('FILESTORE_BENCH_EVENT_RATE', 500, { max: 20_000 }),
+  eventDirsPerCommand: positive('FILESTORE_BENCH_EVENT_DIRS', 1, { integer: true, max: 64 }),
+  /** The parts of the bench to run (FILESTORE_BENCH_ONLY); the baselines they need run with them. */
+  only: sections(),
   /** Safety cap on calls per closed-loop point, on top of the time limit. */
   maxCallsPerPoint: 5_000_000,
 };

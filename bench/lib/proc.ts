@@ -20,7 +20,7 @@ export interface Served {
 /** Inherited variables that would change what the server does; the bench sets its own. */
 const SCRUBBED = /^(FILESTORE_|DATABASE_URL$|REDIS_URL$|NODE_OPTIONS$)/;
 
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!SCRUBBED.test(k)) env[k] = v;
   return { ...env, ...extra };
@@ -149,18 +149,24 @@ export function machineBusySeconds(): number {
 export interface CpuShare {
   /** Cores' worth of CPU used by the target process over the window (1 = one full core). */
   server: number;
-  /** The same for this process, the client. */
+  /** The same for the client: this process, plus any helper processes of the client side (the events scenario's subscribers). */
   client: number;
+  /** The helper processes alone (included in `client`), when there were any. */
+  helpers?: number;
   /** The PostgreSQL backends of the server's database (0 for the twin and for PGlite, which runs inside the server). */
   db: number;
   /** Everything else on the machine (PostgreSQL's shared background processes, other processes): noise. */
   rest: number;
 }
 
-/** Starts a CPU accounting window; the returned function ends it. `database`: also account its PostgreSQL backends. */
-export function cpuWindow(pid: number, database?: string): () => CpuShare {
+/**
+ * Starts a CPU accounting window; the returned function ends it. `database`: also account its PostgreSQL backends;
+ * `helperPids`: client-side processes besides this one, accounted as client.
+ */
+export function cpuWindow(pid: number, database?: string, helperPids: number[] = []): () => CpuShare {
   const t0 = performance.now();
   const s0 = cpuSecondsOf(pid);
+  const h0 = sumCpu(helperPids);
   const d0 = database ? sumCpu(postgresBackends(database)) : new Map<number, number>();
   const m0 = machineBusySeconds();
   const c0 = process.cpuUsage();
@@ -168,11 +174,14 @@ export function cpuWindow(pid: number, database?: string): () => CpuShare {
     const wall = (performance.now() - t0) / 1000;
     const c = process.cpuUsage(c0);
     const server = (cpuSecondsOf(pid) - s0) / wall;
-    const client = (c.user + c.system) / 1e6 / wall;
+    let helperSeconds = 0;
+    for (const [p, now] of sumCpu(helperPids)) helperSeconds += now - (h0.get(p) ?? 0);
+    const helpers = helperSeconds / wall;
+    const client = (c.user + c.system) / 1e6 / wall + helpers;
     let dbSeconds = 0;
     if (database) for (const [p, now] of sumCpu(postgresBackends(database))) dbSeconds += now - (d0.get(p) ?? 0);
     const db = dbSeconds / wall;
     const machine = (machineBusySeconds() - m0) / wall;
-    return { server, client, db, rest: Math.max(0, machine - server - client - db) };
+    return { server, client, ...(helperPids.length ? { helpers } : {}), db, rest: Math.max(0, machine - server - client - db) };
   };
 }

@@ -1,12 +1,13 @@
 // The printed tables and the JSON summary.
 import type { DiskResult } from '../baselines/disk.js';
+import type { EventsResult, Spread } from '../scenarios/events.js';
 import type { PeakRss } from '../scenarios/peak-rss.js';
 import type { StreamResult } from '../scenarios/streaming.js';
 import type { LoopResult } from './closed-loop.js';
 import type { Settings } from './env.js';
 import type { CpuShare } from './proc.js';
 import { fmtInt, fmtMiB, fmtMs, fmtPct, renderTable, round } from './table.js';
-import { PEAK_RSS_MAX_MIB, TARGETS } from './targets.js';
+import { EVENT_DELIVERY_P99_MAX_MS, EVENT_WRITERS_KEEP, PEAK_RSS_MAX_MIB, TARGETS } from './targets.js';
 
 const MiB = 1024 * 1024;
 /** CPU used by other processes (not the target, the client or its database) above which a figure is flagged. */
@@ -18,6 +19,7 @@ export interface Results {
   unary: { name: string; concurrency: number; dbBaseline: boolean; ours: LoopResult; twin: LoopResult }[];
   stream: { name: string; ours: StreamResult; twin: StreamResult; disk: number | undefined }[];
   rss?: { ours: PeakRss; twin: PeakRss };
+  events?: EventsResult;
 }
 
 export const key = (name: string, c?: number) => (c === undefined ? name : `${name} c=${c}`);
@@ -26,7 +28,13 @@ export const key = (name: string, c?: number) => (c === undefined ? name : `${na
 export const fmtCpu = (cpu: CpuShare | undefined): string =>
   cpu ? [cpu.server, cpu.client, cpu.db, cpu.rest].map((n) => n.toFixed(2)).join('/') : '—';
 const cpuJson = (cpu: CpuShare | undefined) =>
-  cpu && { serverCores: round(cpu.server), clientCores: round(cpu.client), dbCores: round(cpu.db), otherCores: round(cpu.rest) };
+  cpu && {
+    serverCores: round(cpu.server),
+    clientCores: round(cpu.client),
+    ...(cpu.helpers ? { clientHelperCores: round(cpu.helpers) } : {}),
+    dbCores: round(cpu.db),
+    otherCores: round(cpu.rest),
+  };
 const noisy = (...cpus: (CpuShare | undefined)[]) => cpus.some((c) => c && c.rest > NOISE_CORES);
 
 export function describeLoop(r: LoopResult): string {
@@ -69,7 +77,9 @@ export function report(results: Results, settings: Settings, meta: Record<string
     baseRows.push([`disk write ${mib} MiB + fsync`, '', `${fmtMiB(results.disk.writeMiBps)} MiB/s`, '', '', '']);
     baseRows.push([`disk read ${mib} MiB (page cache)`, '', `${fmtMiB(results.disk.readMiBps)} MiB/s`, '', '', '']);
   }
-  out.push('Baselines (same run)', renderTable(['baseline', 'load', 'rate', 'p50 ms', 'p99 ms', 'errors'], baseRows, [false, false, true, true, true, true]), '');
+  if (baseRows.length) {
+    out.push('Baselines (same run)', renderTable(['baseline', 'load', 'rate', 'p50 ms', 'p99 ms', 'errors'], baseRows, [false, false, true, true, true, true]), '');
+  }
   json.baselines = {
     dbInserts: Object.fromEntries([...results.dbInserts].map(([c, r]) => [`c${c}`, loopJson(r)])),
     disk: results.disk && { bytes: results.disk.bytes, writeMiBps: round(results.disk.writeMiBps, 1), readMiBps: round(results.disk.readMiBps, 1) },
@@ -137,7 +147,7 @@ export function report(results: Results, settings: Settings, meta: Record<string
       target: { maxMiB: PEAK_RSS_MAX_MIB, met },
     };
   }
-  out.push(
+  if (streamRows.length) out.push(
     `Streaming (${settings.chunkBytes / MiB} MiB chunks; median of ${settings.streamRuns} runs, twin and ours alternating, after a 32 MiB warm-up; on the freshly started server)`,
     renderTable(
       ['scenario', 'ours MiB/s', 'cpu s/c/db/x', 'twin MiB/s', 'cpu s/c/db/x', 'ours/twin', '§7 target', '', 'ours/disk', 'ours runs', 'twin runs'],
@@ -185,21 +195,131 @@ export function report(results: Results, settings: Settings, meta: Record<string
       disturbed: flag,
     });
   }
-  out.push(
+  if (unaryRows.length) out.push(
     `Unary, closed loop (each client one call at a time; ${settings.seconds} s after ${settings.warmupSeconds} s warm-up); server on ${settings.db === 'pg' ? 'PostgreSQL' : 'PGlite'}`,
     renderTable(
       ['scenario', 'ours ops/s', 'p50 ms', 'p99 ms', 'cpu s/c/db/x', 'twin ops/s', 'p50 ms', 'p99 ms', 'cpu s/c/db/x', 'ours/twin', '§7 target', '', `ours/${dbLabel}`, 'errors'],
       unaryRows,
       [false, true, true, true, true, true, true, true, true, true, false, false, true, true],
     ),
+    '',
   );
   json.unary = unaryJson;
 
+  if (results.events) {
+    const { text, json: eventsJson, flag } = eventsReport(results.events, settings);
+    out.push(text, '');
+    json.events = eventsJson;
+    flagged ||= flag;
+  }
+
   out.push(
-    '',
     'cpu s/c/db/x: cores used over the measured window by the target server / the client (the bench process) / the PostgreSQL backends of',
     "the server's database / everything else on the machine (PostgreSQL's shared processes, other processes).",
   );
+  if (results.events) out.push("In the events tables the client includes the subscriber process (its share is the 'subs' column).");
   if (flagged) out.push(`* other processes used more than ${NOISE_CORES} cores during this point: the machine was not quiet, so the ratio is disturbed.`);
   return { text: out.join('\n'), json };
+}
+
+const spreadJson = (x: Spread) => ({ p50Ms: round(x.p50Ms, 3), p99Ms: round(x.p99Ms, 3), maxMs: round(x.maxMs, 3) });
+
+/** The events section: delivery latency under an open-loop load, and the writers' rate with subscribers attached. */
+function eventsReport(e: EventsResult, settings: Settings): { text: string; json: Record<string, unknown>; flag: boolean } {
+  const d = e.delivery;
+  const w = e.writers;
+  const latencyMet = d.afterResponse.p99Ms <= EVENT_DELIVERY_P99_MAX_MS && d.delivered === d.expected;
+  const keepMet = w.ratio >= EVENT_WRITERS_KEEP.min;
+  const flag = noisy(d.cpu, w.with.cpu, ...w.without.map((r) => r.cpu));
+  const subs = (cpu: CpuShare | undefined) => (cpu?.helpers !== undefined ? cpu.helpers.toFixed(2) : '—');
+
+  const deliveryRows = [
+    [
+      'arrival − response',
+      fmtMs(d.afterResponse.p50Ms),
+      fmtMs(d.afterResponse.p99Ms),
+      fmtMs(d.afterResponse.maxMs),
+      `≤ ${EVENT_DELIVERY_P99_MAX_MS} ms`,
+      `${latencyMet ? 'met' : 'MISSED'}${flag ? '*' : ''}`,
+    ],
+    ['arrival − send', fmtMs(d.afterSend.p50Ms), fmtMs(d.afterSend.p99Ms), fmtMs(d.afterSend.maxMs), '', ''],
+    ['CreateDirectory send → response', fmtMs(d.writer.p50Ms), fmtMs(d.writer.p99Ms), fmtMs(d.writer.maxMs), '', ''],
+  ];
+  const load =
+    `${fmtInt(d.commandsPerSec)} CreateDirectory/s answered (${fmtInt(d.eventsPerSec)} events/s) of ${fmtInt(d.targetCommandsPerSec)}/s sent open-loop for ${d.seconds.toFixed(1)} s` +
+    `${d.dirsPerCommand > 1 ? `, ${d.dirsPerCommand} directories each` : ''}; ` +
+    `${fmtInt(d.delivered)} of ${fmtInt(d.expected)} (command, subscriber) completions received` +
+    `${d.beforeResponse ? `, ${fmtInt(d.beforeResponse)} before the response` : ''}` +
+    `${d.errors ? `; ${d.errors} errors (${d.firstError})` : ''}${d.skipped ? `; ${d.skipped} not sent (too many in flight)` : ''}; ` +
+    `cpu s/c/db/x ${fmtCpu(d.cpu)}, subs ${subs(d.cpu)}`;
+
+  const writerRow = (label: string, r: LoopResult, ratio: string, target: string, verdictText: string) => [
+    label,
+    fmtInt(r.opsPerSec),
+    fmtMs(r.p50Ms),
+    fmtMs(r.p99Ms),
+    fmtCpu(r.cpu),
+    subs(r.cpu),
+    ratio,
+    target,
+    verdictText,
+    r.errors ? String(r.errors) : '',
+  ];
+  const writerRows = [
+    ...w.without.map((r, i) => writerRow(`no subscribers (${i === 0 ? 'before' : 'after'})`, r, '', '', '')),
+    writerRow(`${w.subscribers} subscribers reading`, w.with, `${fmtPct(w.ratio)}${flag ? '*' : ''}`, EVENT_WRITERS_KEEP.text, keepMet ? 'met' : 'MISSED'),
+  ];
+
+  const kept = d.commandsPerSec / d.targetCommandsPerSec;
+  const behind =
+    kept < 0.95
+      ? `The server answered ${fmtPct(kept)} of the offered load: it could not keep up, so these latencies are mostly queueing (requests waiting in the server), not delivery.`
+      : '';
+  const text = [
+    `Events: delivery of filestore.command.completed to ${d.subscribers} subscribers (a separate process, all event types), ms; ${load}`,
+    renderTable(['latency', 'p50 ms', 'p99 ms', 'max ms', '§7 target', ''], deliveryRows, [false, true, true, true, false, false]),
+    ...(behind ? [behind] : []),
+    '',
+    `Events: CreateDirectory c=${w.with.concurrency}, closed loop, with and without ${w.subscribers} subscribers (${settings.seconds} s after ${settings.warmupSeconds} s warm-up)`,
+    renderTable(
+      ['writers', 'ops/s', 'p50 ms', 'p99 ms', 'cpu s/c/db/x', 'subs', 'kept', '§7 target', '', 'errors'],
+      writerRows,
+      [false, true, true, true, true, true, true, false, false, true],
+    ),
+  ].join('\n');
+
+  const json = {
+    delivery: {
+      subscribers: d.subscribers,
+      targetCommandsPerSec: d.targetCommandsPerSec,
+      dirsPerCommand: d.dirsPerCommand,
+      commandsPerSec: round(d.commandsPerSec, 1),
+      eventsPerSec: round(d.eventsPerSec, 1),
+      seconds: round(d.seconds, 2),
+      sent: d.sent,
+      ok: d.ok,
+      errors: d.errors,
+      ...(d.firstError ? { firstError: d.firstError } : {}),
+      skipped: d.skipped,
+      expected: d.expected,
+      delivered: d.delivered,
+      beforeResponse: d.beforeResponse,
+      afterResponse: spreadJson(d.afterResponse),
+      afterSend: spreadJson(d.afterSend),
+      writer: spreadJson(d.writer),
+      perSubscriberP99Ms: d.perSubscriberP99Ms.map((x) => round(x, 3)),
+      cpu: cpuJson(d.cpu),
+      keptUp: round(kept, 3),
+      target: { p99MaxMs: EVENT_DELIVERY_P99_MAX_MS, on: 'afterResponse', met: latencyMet },
+    },
+    writers: {
+      subscribers: w.subscribers,
+      without: w.without.map(loopJson),
+      with: loopJson(w.with),
+      ratio: round(w.ratio, 3),
+      target: { min: EVENT_WRITERS_KEEP.min, met: keepMet },
+    },
+    disturbed: flag,
+  };
+  return { text, json, flag };
 }

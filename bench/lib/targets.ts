@@ -1,5 +1,6 @@
 // The ARCHITECTURE §7 targets that the bench can check, as ratios of ours to the no-op twin
-// (higher is better), except peak RSS, an absolute ceiling.
+// (higher is better), except peak RSS and event delivery latency, absolute ceilings, and the writers'
+// rate with subscribers attached, a ratio to the same server without them.
 export interface RatioTarget {
   min: number;
   text: string;
@@ -14,3 +15,8 @@ export const TARGETS: Record<string, RatioTarget> = {
 };
 
 export const PEAK_RSS_MAX_MIB = 150;
+
+/** Event delivery, commit → subscriber, at 1,000 events/s with 10 subscribers: p99 at most this. */
+export const EVENT_DELIVERY_P99_MAX_MS = 20;
+/** CreateDirectory c=16 with 10 subscribers attached keeps at least this share of its rate without them. */
+export const EVENT_WRITERS_KEEP: RatioTarget = { min: 0.9, text: '≥ 90%' };

@@ -12,6 +12,8 @@ export interface Target {
   pid: number;
   /** The PostgreSQL database the target uses, whose backends' CPU is accounted; none for the twin and PGlite. */
   database?: string;
+  /** Client-side processes besides the bench process (the events scenario's subscribers): their CPU counts as client. */
+  helperPids?: number[];
 }
 
 export interface Ctx {
@@ -33,7 +35,7 @@ export function unaryPoint({ target, settings }: Ctx, concurrency: number, op: O
     warmupSeconds: settings.warmupSeconds,
     seconds: settings.seconds,
     maxCalls: settings.maxCallsPerPoint,
-    probe: () => cpuWindow(target.pid, target.database),
+    probe: () => cpuWindow(target.pid, target.database, target.helperPids),
     op,
   });
 }

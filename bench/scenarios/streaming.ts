@@ -47,7 +47,7 @@ export async function interleaved(ctxs: Record<TargetKind, Ctx>, make: (ctx: Ctx
     const total = seconds[k].reduce((a, b) => a + b, 0);
     const runsMiBps = seconds[k].map((s) => bytes / MiB / s);
     const sorted = [...runsMiBps].sort((a, b) => a - b);
-    const mean = (f: keyof CpuShare) => cpu[k][f] / total;
+    const mean = (f: 'server' | 'client' | 'db' | 'rest') => cpu[k][f] / total;
     result[k] = {
       bytes,
       runs: runsMiBps,

@@ -42,6 +42,8 @@ export interface EventsConfig {
   retentionMs: number;
   pruneIntervalMs: number;
   maxQueue: number;
+  /** PostgreSQL connections of the event readers, apart from the commands' pool. */
+  dbPoolSize: number;
 }
 
 const envSchema = z.object({
@@ -64,6 +66,7 @@ const envSchema = z.object({
   FILESTORE_EVENTS_RETENTION_HOURS: z.coerce.number().positive().default(7 * 24),
   FILESTORE_EVENTS_PRUNE_INTERVAL_MS: z.coerce.number().int().min(1000).default(3_600_000),
   FILESTORE_EVENTS_MAX_QUEUE: z.coerce.number().int().min(1).max(100_000).default(1000),
+  FILESTORE_EVENTS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(4),
 });
 
 function parseFile(file: string): unknown {
@@ -112,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retentionMs: e.FILESTORE_EVENTS_RETENTION_HOURS * 3_600_000,
       pruneIntervalMs: e.FILESTORE_EVENTS_PRUNE_INTERVAL_MS,
       maxQueue: e.FILESTORE_EVENTS_MAX_QUEUE,
+      dbPoolSize: e.FILESTORE_EVENTS_DB_POOL_SIZE,
     },
   };
 }
