@@ -51,7 +51,7 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
   }
   const db = await openDatabase(config);
   // Event readers get connections of their own, so that under a write load they do not queue behind commands.
-  const eventsDb = config.databaseUrl ? await connectPostgres(config.databaseUrl, config.events.dbPoolSize).catch(async (err) => {
+  const eventsDb = config.databaseUrl ? await connectPostgres(config.databaseUrl, config.events.dbPoolSize, false).catch(async (err) => {
     await db.close();
     throw err;
   }) : db;

@@ -56,12 +56,17 @@ function wrap(kind: Database['kind'], db: DrizzleLike, close: () => Promise<void
   };
 }
 
-export async function connectPostgres(url: string, poolSize = 16): Promise<Database> {
+/** `migrateFirst` false: a second pool of a process whose first pool already migrated. */
+export async function connectPostgres(url: string, poolSize = 16, migrateFirst = true): Promise<Database> {
   const { drizzle } = await import('drizzle-orm/node-postgres');
   const { migrate } = await import('drizzle-orm/node-postgres/migrator');
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   pool.on('error', () => {}); // idle client errors surface on the next query instead
   const client = await pool.connect().catch(translateConnectionError);
+  if (!migrateFirst) {
+    client.release();
+    return wrap('pg', drizzle(pool) as unknown as DrizzleLike, () => pool.end());
+  }
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_DIR });
