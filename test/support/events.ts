@@ -9,6 +9,8 @@ export class Subscriber {
   readonly events: Event[] = [];
   readonly heartbeats: Event[] = [];
   error: ServiceError | null = null;
+  /** Events to leave out on arrival (e.g. of commands made before the subscription, see Subscribe "from now"). */
+  ignore: ((e: Event) => boolean) | null = null;
   readonly done: Promise<void>;
   private readonly stream: ClientReadableStream<SubscribeResponse>;
   private readonly waiters = new Set<() => void>();
@@ -17,6 +19,7 @@ export class Subscriber {
     this.stream = client.subscribe(SubscribeRequest.fromPartial(req), metadata);
     this.stream.on('data', (res: SubscribeResponse) => {
       const e = res.event!;
+      if (this.ignore?.(e)) return;
       (e.type === HEARTBEAT ? this.heartbeats : this.events).push(e);
       this.notify();
     });
