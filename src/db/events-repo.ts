@@ -5,7 +5,8 @@ import { likePrefixPattern } from '../paths/index.js';
 import type { Executor } from './database.js';
 import { toEvent, type EventRecord, type NodeRecord } from './records.js';
 
-const TX_SHIFT = 20;
+/** Bits of a cursor left for an event's ordinal within its transaction. */
+export const TX_SHIFT = 20;
 const PER_TX = 1 << TX_SHIFT;
 
 /** One row of the outbox, before the cursor is known. */

@@ -1,9 +1,9 @@
 // Cursors: the decimal string of a 64-bit integer, (transaction id << TX_SHIFT) + ordinal.
+import { TX_SHIFT as TX_SHIFT_BITS } from '../db/events-repo.js';
 import { invalidArgument } from '../errors/domain-error.js';
 
-/** Bits left for the ordinal of an event within its transaction. */
-export const TX_SHIFT = 20n;
-export const MAX_EVENTS_PER_TRANSACTION = 1 << Number(TX_SHIFT);
+/** Bits left for the ordinal of an event within its transaction (the outbox assigns cursors). */
+export const TX_SHIFT = BigInt(TX_SHIFT_BITS);
 const MAX_CURSOR = (1n << 63n) - 1n;
 
 /** Empty → null (from now); otherwise the cursor, or INVALID_ARGUMENT. */
@@ -19,9 +19,4 @@ export function parseCursor(text: string): bigint | null {
 
 export function formatCursor(cursor: bigint): string {
   return cursor.toString();
-}
-
-/** The first cursor not yet safe to deliver, for a watermark transaction id (the oldest still running). */
-export function cursorBelowTransaction(xid: bigint): bigint {
-  return xid << TX_SHIFT;
 }
