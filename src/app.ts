@@ -1,4 +1,4 @@
-// Composition root: configuration → database → events → backends → recovery → gRPC server.
+// Composition root: configuration → database → events → jobs → backends → recovery → gRPC server.
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { Authenticator } from './auth/authenticator.js';
@@ -10,10 +10,13 @@ import { upsertBackend } from './db/backends-repo.js';
 import { connectPglite, connectPostgres, type Database } from './db/database.js';
 import { ensureRoot } from './db/nodes-repo.js';
 import { startEvents } from './events/index.js';
+import { startJobs, type JobsRuntime } from './jobs/runtime.js';
+import type { RollupNotifier } from './rollups/scheduler.js';
 import { isLoopback, splitAddress, startGrpcServer, type RunningServer } from './server/grpc-server.js';
 
 export interface App {
   services: Services;
+  jobs: JobsRuntime;
   server: RunningServer;
   port: number;
   log: Logger;
@@ -26,7 +29,7 @@ export async function openDatabase(config: Config): Promise<Database> {
     : connectPglite(path.join(config.dataDir, 'pglite'));
 }
 
-export async function openServices(config: Config, db: Database, commits: CommitListener): Promise<Services> {
+export async function openServices(config: Config, db: Database, commits: CommitListener, rollups: RollupNotifier): Promise<Services> {
   const entries = [];
   for (const b of config.backends) {
     const backend = new LocalBackend({ id: b.id, root: b.root, instanceId: config.instanceId });
@@ -38,6 +41,7 @@ export async function openServices(config: Config, db: Database, commits: Commit
   return {
     db,
     commits,
+    rollups,
     backends: new BackendRegistry(entries),
     instanceId: config.instanceId,
     limits: { maxUploadBytes: config.maxUploadBytes, maxMetadataBytes: config.maxMetadataBytes, readChunkBytes: config.readChunkBytes },
@@ -56,26 +60,34 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     throw err;
   }) : db;
   const events = startEvents(eventsDb, config.events, config.redisUrl, config.backends.map((b) => b.id), log);
+  const jobs = startJobs(config, db, events.hub, log, config.jobs.runWorkers);
   try {
-    const services = await openServices(config, db, events.hub);
+    const services = await openServices(config, db, events.hub, jobs.scheduler);
     const report = await recover(services);
     if (report.resolved.length || report.stagingRemoved) log.warn(report, 'recovered commands left in flight by a previous run');
     if (report.unresolved.length) log.error({ unresolved: report.unresolved }, 'some commands left in flight could not be resolved; they stay PENDING');
     const server = await startGrpcServer({ svc: services, events: events.service, auth: new Authenticator(config.tokens), log }, config.grpcAddr);
-    log.info({ addr: config.grpcAddr, port: server.port, database: db.kind, events: config.redisUrl ? 'redis' : 'in-process', instance: config.instanceId }, 'filestore serving');
+    const queues = config.redisUrl ? 'bullmq' : 'inline';
+    log.info(
+      { addr: config.grpcAddr, port: server.port, database: db.kind, events: config.redisUrl ? 'redis' : 'in-process', queues, workers: config.jobs.runWorkers, instance: config.instanceId },
+      'filestore serving',
+    );
     return {
       services,
+      jobs,
       server,
       port: server.port,
       log,
       async stop(graceMs = config.shutdownGraceMs) {
         await events.close(); // ends subscriptions (UNAVAILABLE: resume elsewhere), which would hold the drain
         await server.drain(graceMs);
+        await jobs.close();
         if (eventsDb !== db) await eventsDb.close();
         await db.close();
       },
     };
   } catch (err) {
+    await jobs.close().catch(() => {});
     await events.close().catch(() => {});
     if (eventsDb !== db) await eventsDb.close().catch(() => {});
     await db.close().catch(() => {});

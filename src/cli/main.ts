@@ -15,6 +15,13 @@ program
   });
 
 program
+  .command('worker')
+  .description('run only the workers (rollups), sharing DATABASE_URL and REDIS_URL with the API servers (same as npm run worker)')
+  .action(async () => {
+    await import('../worker-main.js');
+  });
+
+program
   .command('migrate')
   .description('apply database migrations (DATABASE_URL, or the embedded PGlite under FILESTORE_DATA_DIR) and exit')
   .action(async () => {

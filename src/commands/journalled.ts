@@ -161,6 +161,7 @@ export async function runJournalled(svc: Services, spec: CommandSpec, body: Comm
   try {
     const node = await body.run(id, succeed);
     if (lastCursor !== null) svc.commits.committed(lastCursor);
+    notifyRollups(svc, spec);
     return { node, journalId: id, idempotentReplay: false };
   } catch (err) {
     if (isFilestoreError(err) && err.code !== 'UNAVAILABLE' && err.code !== 'INTERNAL') {
@@ -176,10 +177,16 @@ export async function runJournalled(svc: Services, spec: CommandSpec, body: Comm
     const resolved = await resolveNow(svc, spec.backendId, id, body);
     if (resolved?.status === 'SUCCEEDED') {
       svc.commits.committed(0n); // recovery wrote its events: wake the hub
+      notifyRollups(svc, spec);
       return { ...replayOf(resolved), idempotentReplay: false };
     }
     throw databaseErrorToDomain(err) ?? err;
   }
+}
+
+function notifyRollups(svc: Services, spec: CommandSpec): void {
+  svc.rollups.changed(spec.backendId);
+  if (spec.targetBackendId && spec.targetBackendId !== spec.backendId) svc.rollups.changed(spec.targetBackendId);
 }
 
 /** Recovery's way to complete an entry it rolled forward: the same result and events as the command's own. */

@@ -2,6 +2,7 @@
 import type { Readable } from 'node:stream';
 import * as journal from '../db/journal-repo.js';
 import * as nodes from '../db/nodes-repo.js';
+import { readRollup, rollupsRecorded, sumSubtree } from '../db/rollups-repo.js';
 import type { JournalRecord, JournalStatus, NodeRecord, RollupRecord, SnapshotRecord } from '../db/records.js';
 import { invalidArgument, notFound } from '../errors/domain-error.js';
 import { validatePath } from '../paths/index.js';
@@ -26,7 +27,10 @@ async function findAddressed(svc: Services, req: AddressInput): Promise<NodeReco
 
 export async function getNode(svc: Services, req: AddressInput): Promise<NodeView> {
   const node = await findAddressed(svc, req);
-  return node.kind === 'DIRECTORY' ? { node, rollup: await nodes.computeRollup(svc.db, node) } : { node };
+  if (node.kind !== 'DIRECTORY') return { node };
+  if (!rollupsRecorded()) return { node, rollup: await sumSubtree(svc.db, node) };
+  // No row yet (a directory the worker has not seen): the exact sum, reported as pending.
+  return { node, rollup: (await readRollup(svc.db, node)) ?? { ...(await sumSubtree(svc.db, node)), state: 'PENDING' } };
 }
 
 export async function listChildren(svc: Services, req: AddressInput & { pageSize: number; pageToken: string }) {

@@ -2,6 +2,7 @@
 import type { Backend } from '../backends/backend.js';
 import type { Database } from '../db/database.js';
 import { invalidArgument, notFound } from '../errors/domain-error.js';
+import type { RollupNotifier } from '../rollups/scheduler.js';
 
 export interface BackendEntry {
   id: number;
@@ -43,6 +44,7 @@ export interface CommitListener {
 export interface Services {
   db: Database;
   commits: CommitListener;
+  rollups: RollupNotifier;
   backends: BackendRegistry;
   instanceId: string;
   limits: Limits;

@@ -34,6 +34,26 @@ export interface Config {
   /** null: events fan out in-process only (one instance). */
   redisUrl: string | null;
   events: EventsConfig;
+  jobs: JobsConfig;
+  rollups: RollupsConfig;
+}
+
+export interface JobsConfig {
+  /** Redis key prefix of the BullMQ queues. */
+  prefix: string;
+  /** false: this process runs no workers (API only; run `filestore worker` elsewhere). */
+  runWorkers: boolean;
+  attempts: number;
+  backoffMs: number;
+  /** How long a job taken by a worker that died stays taken before another worker runs it (BullMQ). */
+  stalledMs: number;
+}
+
+export interface RollupsConfig {
+  enabled: boolean;
+  foldDelayMs: number;
+  batchSize: number;
+  sweepMs: number;
 }
 
 export interface EventsConfig {
@@ -67,6 +87,15 @@ const envSchema = z.object({
   FILESTORE_EVENTS_PRUNE_INTERVAL_MS: z.coerce.number().int().min(1000).default(3_600_000),
   FILESTORE_EVENTS_MAX_QUEUE: z.coerce.number().int().min(1).max(100_000).default(1000),
   FILESTORE_EVENTS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(4),
+  FILESTORE_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).default('filestore'),
+  FILESTORE_WORKERS: z.enum(['on', 'off']).default('on'),
+  FILESTORE_JOB_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
+  FILESTORE_JOB_BACKOFF_MS: z.coerce.number().int().min(1).default(1000),
+  FILESTORE_JOB_STALLED_MS: z.coerce.number().int().min(500).default(30_000),
+  FILESTORE_ROLLUPS: z.enum(['on', 'off']).default('on'),
+  FILESTORE_ROLLUP_FOLD_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(100),
+  FILESTORE_ROLLUP_BATCH: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  FILESTORE_ROLLUP_SWEEP_MS: z.coerce.number().int().min(100).default(30_000),
 });
 
 function parseFile(file: string): unknown {
@@ -108,7 +137,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readChunkBytes: e.FILESTORE_READ_CHUNK_BYTES,
     logLevel: e.FILESTORE_LOG_LEVEL,
     shutdownGraceMs: e.FILESTORE_SHUTDOWN_GRACE_MS,
-    redisUrl: e.REDIS_URL || null,
+    // 'inline': no Redis; jobs and events stay in this process (as when REDIS_URL is unset).
+    redisUrl: e.REDIS_URL && e.REDIS_URL !== 'inline' ? e.REDIS_URL : null,
     events: {
       pollIntervalMs: e.FILESTORE_EVENTS_POLL_MS,
       heartbeatMs: e.FILESTORE_EVENTS_HEARTBEAT_MS,
@@ -116,6 +146,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pruneIntervalMs: e.FILESTORE_EVENTS_PRUNE_INTERVAL_MS,
       maxQueue: e.FILESTORE_EVENTS_MAX_QUEUE,
       dbPoolSize: e.FILESTORE_EVENTS_DB_POOL_SIZE,
+    },
+    jobs: {
+      prefix: e.FILESTORE_QUEUE_PREFIX,
+      runWorkers: e.FILESTORE_WORKERS === 'on',
+      attempts: e.FILESTORE_JOB_ATTEMPTS,
+      backoffMs: e.FILESTORE_JOB_BACKOFF_MS,
+      stalledMs: e.FILESTORE_JOB_STALLED_MS,
+    },
+    rollups: {
+      enabled: e.FILESTORE_ROLLUPS === 'on',
+      foldDelayMs: e.FILESTORE_ROLLUP_FOLD_DELAY_MS,
+      batchSize: e.FILESTORE_ROLLUP_BATCH,
+      sweepMs: e.FILESTORE_ROLLUP_SWEEP_MS,
     },
   };
 }

@@ -3,7 +3,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { likePrefixPattern } from '../paths/index.js';
 import type { Executor } from './database.js';
-import { toEvent, type EventRecord, type NodeRecord } from './records.js';
+import { toEvent, type EventRecord, type NodeRecord, type RollupRecord } from './records.js';
 
 /** Bits of a cursor left for an event's ordinal within its transaction. */
 export const TX_SHIFT = 20;
@@ -15,6 +15,8 @@ export interface NewEvent {
   backendId: number;
   path: string;
   node: NodeRecord | null;
+  /** Stored with the node (filestore.rollup.updated). */
+  rollup?: RollupRecord | null;
   sourceBackendId?: number | null;
   sourcePath?: string | null;
 }
@@ -39,7 +41,7 @@ export function insertEventsSql(events: NewEvent[], origin: EventOrigin): SQL {
     path: e.path,
     source_backend_id: e.sourceBackendId ?? null,
     source_path: e.sourcePath ?? null,
-    node: e.node,
+    node: e.node && e.rollup ? { ...e.node, rollup: e.rollup } : e.node,
   }));
   return sql`INSERT INTO events (backend_id, cursor, type, journal_id, command, principal, node_id, path, source_backend_id, source_path, node)
     SELECT v.backend_id, nx.first + v.ord, v.type, ${origin.journalId}, ${origin.command}, ${origin.principal}, v.node_id, v.path,

@@ -1,8 +1,10 @@
 // Queries on nodes and snapshots. Callers pass the executor: the database, or a transaction.
 import { sql, type SQL } from 'drizzle-orm';
 import { likePrefixPattern } from '../paths/index.js';
+import { contribution, subtract } from '../rollups/delta.js';
 import type { Executor } from './database.js';
-import { int, intOrNull, toNode, toSnapshot, type Json, type NodeKind, type NodeRecord, type RollupRecord, type SnapshotRecord } from './records.js';
+import { intOrNull, toNode, toSnapshot, type Json, type NodeKind, type NodeRecord, type SnapshotRecord } from './records.js';
+import { holdFoldsOff, insertedNodesCtes, parentDeltaCtes, subtreeDeltaCtes } from './rollups-repo.js';
 
 const LIVE = sql`state <> 'DELETED'`;
 
@@ -13,8 +15,15 @@ function snapshotRowsOf(changed: SQL, journalId: number | null): SQL {
 }
 
 /** Runs `change` (an INSERT or UPDATE on nodes, without RETURNING), snapshots what it changed, returns the rows. */
-async function changeWithSnapshots(ex: Executor, change: SQL, journalId: number | null, select = sql`SELECT * FROM changed`): Promise<NodeRecord[]> {
-  const rows = await ex.rows(sql`WITH changed AS (${change} RETURNING *), snap AS (${snapshotRowsOf(sql`changed`, journalId)}) ${select}`);
+async function changeWithSnapshots(
+  ex: Executor,
+  change: SQL,
+  journalId: number | null,
+  select = sql`SELECT * FROM changed`,
+  rollupCtes: SQL[] = [],
+): Promise<NodeRecord[]> {
+  const ctes = [sql`changed AS (${change} RETURNING *)`, sql`snap AS (${snapshotRowsOf(sql`changed`, journalId)})`, ...rollupCtes];
+  const rows = await ex.rows(sql`WITH ${sql.join(ctes, sql`, `)} ${select}`);
   return rows.map(toNode);
 }
 export type LockMode = 'none' | 'share' | 'update';
@@ -72,6 +81,8 @@ export async function insertNode(ex: Executor, n: NewNode, journalId: number | n
                 ${JSON.stringify(n.metadata ?? {})}::jsonb)
         ON CONFLICT (backend_id, path) WHERE state <> 'DELETED' DO NOTHING`,
     journalId,
+    undefined,
+    insertedNodesCtes(),
   );
   return node ?? null;
 }
@@ -85,6 +96,7 @@ export interface NodeChange {
 
 /** Applies a change, bumps the version by one and snapshots it. */
 export async function updateNode(ex: Executor, node: NodeRecord, change: NodeChange, journalId: number): Promise<NodeRecord> {
+  const after = { kind: node.kind, state: change.state ?? node.state, sizeBytes: change.sizeBytes ?? node.sizeBytes };
   const [updated] = await changeWithSnapshots(
     ex,
     sql`UPDATE nodes SET
@@ -96,6 +108,8 @@ export async function updateNode(ex: Executor, node: NodeRecord, change: NodeCha
           updated_at = now()
         WHERE backend_id = ${node.backendId} AND id = ${node.id}`,
     journalId,
+    undefined,
+    parentDeltaCtes(subtract(contribution(after), contribution(node))),
   );
   return updated;
 }
@@ -111,6 +125,7 @@ export async function moveSubtree(
   journalId: number,
 ): Promise<NodeRecord> {
   if (node.kind === 'DIRECTORY') {
+    await holdFoldsOff(ex, node.backendId);
     await ex.rows(
       sql`UPDATE nodes SET path = ${to.path} || substr(path, ${node.path.length + 1}), updated_at = now()
           WHERE backend_id = ${node.backendId} AND path LIKE ${likePrefixPattern(node.path)} AND ${LIVE}`,
@@ -121,6 +136,8 @@ export async function moveSubtree(
     sql`UPDATE nodes SET path = ${to.path}, name = ${to.name}, parent_id = ${to.parentId}, version = version + 1, updated_at = now()
         WHERE backend_id = ${node.backendId} AND id = ${node.id}`,
     journalId,
+    undefined,
+    to.parentId === node.parentId ? [] : subtreeDeltaCtes(node, [{ dirId: node.parentId!, sign: -1 }, { dirId: to.parentId, sign: 1 }]),
   );
   return moved;
 }
@@ -128,12 +145,14 @@ export async function moveSubtree(
 /** Marks a node and its live descendants DELETED (version + 1 each) and snapshots them. */
 export async function deleteSubtree(ex: Executor, node: NodeRecord, journalId: number): Promise<NodeRecord> {
   const descendants = node.kind === 'DIRECTORY' ? sql`OR (path LIKE ${likePrefixPattern(node.path)} AND path <> '')` : sql``;
+  if (node.kind === 'DIRECTORY') await holdFoldsOff(ex, node.backendId);
   const [deleted] = await changeWithSnapshots(
     ex,
     sql`UPDATE nodes SET state = 'DELETED', version = version + 1, updated_at = now(), deleted_at = now()
         WHERE backend_id = ${node.backendId} AND ${LIVE} AND (id = ${node.id} ${descendants})`,
     journalId,
     sql`SELECT * FROM changed WHERE id = ${node.id}`,
+    subtreeDeltaCtes(node, [{ dirId: node.parentId!, sign: -1 }]),
   );
   return deleted;
 }
@@ -164,6 +183,7 @@ export async function copySubtree(
         FROM mapped m LEFT JOIN mapped p ON p.id = m.parent_id`,
     journalId,
     sql`SELECT * FROM changed WHERE path = ${to.path}`,
+    insertedNodesCtes(),
   );
   return copy;
 }
@@ -195,18 +215,6 @@ export async function listSnapshots(ex: Executor, node: NodeRecord, beforeVersio
         ORDER BY version DESC LIMIT ${limit}`,
   );
   return rows.map(toSnapshot);
-}
-
-/** Recomputes a directory's rollup from its live subtree (exact; rollup maintenance comes with the rollup workers). */
-export async function computeRollup(ex: Executor, dir: NodeRecord): Promise<RollupRecord> {
-  const rows = await ex.rows(
-    sql`SELECT coalesce(sum(size_bytes), 0) AS size_bytes,
-               count(*) FILTER (WHERE kind = 'FILE') AS file_count,
-               count(*) FILTER (WHERE kind = 'DIRECTORY') AS dir_count
-        FROM nodes WHERE backend_id = ${dir.backendId} AND path LIKE ${likePrefixPattern(dir.path)} AND path <> '' AND ${LIVE}`,
-  );
-  const r = rows[0];
-  return { sizeBytes: int(r.size_bytes), fileCount: int(r.file_count), dirCount: int(r.dir_count), calculatedAt: new Date() };
 }
 
 /** Makes sure a backend's root directory node exists. */

@@ -56,10 +56,13 @@ export interface JournalRecord {
   completedAt: Date | null;
 }
 
+export type RollupState = 'UP_TO_DATE' | 'PENDING' | 'STALE';
+
 export interface RollupRecord {
   sizeBytes: number;
   fileCount: number;
   dirCount: number;
+  state: RollupState;
   calculatedAt: Date;
 }
 
@@ -130,7 +133,7 @@ export function toJournal(r: Raw): JournalRecord {
 
 /** Nodes travel through the journal's result column as JSON; this restores them. */
 export function nodeFromJson(j: Json): NodeRecord {
-  const n = j as unknown as NodeRecord;
+  const { rollup: _rollup, ...n } = j as unknown as NodeRecord & { rollup?: unknown };
   return { ...n, createdAt: date(n.createdAt), updatedAt: date(n.updatedAt) };
 }
 
@@ -147,10 +150,14 @@ export interface EventRecord {
   sourceBackendId: number | null;
   sourcePath: string | null;
   node: NodeRecord | null;
+  /** filestore.rollup.updated: the directory's rollup after the change. */
+  rollup: RollupRecord | null;
 }
 
 export function toEvent(r: Raw): EventRecord {
-  const node = r.node === null || r.node === undefined ? null : nodeFromJson(json(r.node));
+  const stored = r.node === null || r.node === undefined ? null : json(r.node);
+  const node = stored ? nodeFromJson(stored) : null;
+  const rollup = stored?.rollup ? rollupFromJson(stored.rollup as Json) : null;
   return {
     cursor: BigInt(r.cursor as string | number),
     type: r.type as string,
@@ -163,5 +170,11 @@ export function toEvent(r: Raw): EventRecord {
     sourceBackendId: intOrNull(r.source_backend_id),
     sourcePath: (r.source_path as string | null) ?? null,
     node,
+    rollup,
   };
+}
+
+function rollupFromJson(j: Json): RollupRecord {
+  const r = j as unknown as RollupRecord;
+  return { ...r, calculatedAt: date(r.calculatedAt) };
 }

@@ -148,3 +148,37 @@ export const eventHorizons = pgTable('event_horizons', {
   prunedThrough: int8('pruned_through').notNull(),
   prunedAt: tstz('pruned_at').notNull().defaultNow(),
 });
+
+/**
+ * A directory's rollup as last folded: sums over its live subtree (descendants only). Writers never
+ * update these rows; they append deltas, and the rollup worker folds them in (docs/decisions/003).
+ */
+export const rollups = pgTable(
+  'rollups',
+  {
+    backendId: int8('backend_id').notNull(),
+    dirId: int8('dir_id').notNull(),
+    sizeBytes: int8('size_bytes').notNull().default(0),
+    fileCount: int8('file_count').notNull().default(0),
+    dirCount: int8('dir_count').notNull().default(0),
+    /** Set when a recompute was requested and has not run yet. */
+    stale: boolean('stale').notNull().default(false),
+    calculatedAt: tstz('calculated_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.backendId, t.dirId] })],
+);
+
+/** Changes to a directory's direct contents, written in the command's transaction, not yet folded. */
+export const rollupDeltas = pgTable(
+  'rollup_deltas',
+  {
+    backendId: int8('backend_id').notNull(),
+    id: bigserial('id', { mode: 'number' }).notNull(),
+    dirId: int8('dir_id').notNull(),
+    sizeBytes: int8('size_bytes').notNull(),
+    fileCount: int8('file_count').notNull(),
+    dirCount: int8('dir_count').notNull(),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.backendId, t.id] }), index('rollup_deltas_dir_idx').on(t.backendId, t.dirId)],
+);

@@ -1,6 +1,6 @@
 // The events a command reports for the nodes it changed; the outbox adds cursor, journal id and time.
 import type { NewEvent } from '../db/events-repo.js';
-import type { NodeRecord } from '../db/records.js';
+import type { NodeRecord, RollupRecord } from '../db/records.js';
 import type { EventType } from './types.js';
 
 export type { NewEvent } from '../db/events-repo.js';
@@ -30,3 +30,6 @@ export function commandEvents(node: NodeRecord, changes: NewEvent[]): NewEvent[]
   const completed = { ...of('filestore.command.completed', node), sourceBackendId: main?.sourceBackendId ?? null, sourcePath: main?.sourcePath ?? null };
   return [...changes, completed];
 }
+
+/** A directory's rollup changed (one event per directory per fold, not one per write). */
+export const rollupUpdated = (dir: NodeRecord, rollup: RollupRecord): NewEvent => ({ ...of('filestore.rollup.updated', dir), rollup });

@@ -26,6 +26,12 @@ export function journalStatusFromWire(s: JournalStatus): DomainJournalStatus | u
   return (Object.keys(JOURNAL_STATUSES) as DomainJournalStatus[]).find((k) => JOURNAL_STATUSES[k] === s);
 }
 
+const ROLLUP_STATES: Record<RollupRecord['state'], RollupState> = {
+  UP_TO_DATE: RollupState.ROLLUP_STATE_UP_TO_DATE,
+  PENDING: RollupState.ROLLUP_STATE_PENDING,
+  STALE: RollupState.ROLLUP_STATE_STALE,
+};
+
 export function nodeToWire(n: NodeRecord, rollup?: RollupRecord): Node {
   return {
     id: n.id,
@@ -44,7 +50,7 @@ export function nodeToWire(n: NodeRecord, rollup?: RollupRecord): Node {
       sizeBytes: rollup.sizeBytes,
       fileCount: rollup.fileCount,
       dirCount: rollup.dirCount,
-      state: RollupState.ROLLUP_STATE_UP_TO_DATE,
+      state: ROLLUP_STATES[rollup.state],
       lastCalculatedAt: rollup.calculatedAt,
     },
   };
@@ -111,7 +117,7 @@ export function eventToWire(e: EventRecord | Heartbeat): Event {
     journalId: e.journalId ?? 0,
     backendId: e.backendId,
     path: e.path,
-    node: e.node ? nodeToWire(e.node) : undefined,
+    node: e.node ? nodeToWire(e.node, e.rollup ?? undefined) : undefined,
     sourcePath: e.sourcePath ?? '',
     sourceBackendId: e.sourceBackendId ?? 0,
     command: e.command ?? '',

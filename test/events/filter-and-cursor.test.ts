@@ -18,6 +18,7 @@ function event(over: Partial<EventRecord>): EventRecord {
     sourceBackendId: null,
     sourcePath: null,
     node: null,
+    rollup: null,
     ...over,
   };
 }

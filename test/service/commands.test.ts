@@ -3,7 +3,9 @@ import test from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { RollupState } from '../../gen/filestore/v1/node.js';
 import { sha256 } from '../support/client.js';
+import { rollupsSettled } from '../support/rollups.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 let s: TestServer;
@@ -43,7 +45,9 @@ test('create, write, read, move, copy, update metadata and delete', async (t) =>
   t.not(copied.node.id, moved.node.id);
   t.deepEqual(readFileSync(path.join(s.root, 'copy/reports/q1.bin')), data);
 
+  await rollupsSettled(s.app.jobs.queue, s.app.services.db);
   const root = await c.fs('getNode', { backendId: 1, path: '' });
+  t.is(root.node.rollup.state, RollupState.ROLLUP_STATE_UP_TO_DATE);
   t.is(root.node.rollup.fileCount, 2);
   t.is(root.node.rollup.dirCount, 4);
   t.is(root.node.rollup.sizeBytes, 2 * data.length);

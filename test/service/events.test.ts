@@ -21,12 +21,16 @@ test.before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'filestore-events-'));
   const backends = path.join(dir, 'backends.yaml');
   writeFileSync(backends, `backends:\n  - { id: 1, name: one, kind: local, root: ${dir}/one }\n  - { id: 2, name: two, kind: local, root: ${dir}/two }\n`);
-  s = await startTestServer({ FILESTORE_BACKENDS_PATH: backends, FILESTORE_EVENTS_HEARTBEAT_MS: '300', FILESTORE_TOKENS: `carol:${TOKEN}` });
+  s = await startTestServer({ ...COMMAND_EVENTS_ONLY, FILESTORE_BACKENDS_PATH: backends, FILESTORE_EVENTS_HEARTBEAT_MS: '300', FILESTORE_TOKENS: `carol:${TOKEN}` });
 });
 test.after.always(async () => {
   await s?.close();
   await rm(dir, { recursive: true, force: true });
 });
+
+// The streams here are checked event for event against the commands that made them. Rollup events
+// come later, from the worker, and are checked in rollups.test.ts and events-gap-free.test.ts.
+const COMMAND_EVENTS_ONLY = { FILESTORE_ROLLUPS: 'off' };
 
 const mkdir = (p: string, backendId = 1) => s.client.fs('createDirectory', { backendId, path: p, parents: true });
 const summary = (e: Event) => `${e.type} ${e.backendId}:${e.path}${e.sourcePath ? ` <- ${e.sourcePath}` : ''}`;
@@ -232,7 +236,7 @@ test.serial('after retention pruned events, an older cursor gets OUT_OF_RANGE na
 });
 
 test('the retention job prunes events older than FILESTORE_EVENTS_RETENTION_HOURS by itself', async (t) => {
-  const short = await startTestServer({ FILESTORE_EVENTS_RETENTION_HOURS: String(1 / 3600), FILESTORE_EVENTS_PRUNE_INTERVAL_MS: '1000', FILESTORE_EVENTS_HEARTBEAT_MS: '200' });
+  const short = await startTestServer({ ...COMMAND_EVENTS_ONLY, FILESTORE_EVENTS_RETENTION_HOURS: String(1 / 3600), FILESTORE_EVENTS_PRUNE_INTERVAL_MS: '1000', FILESTORE_EVENTS_HEARTBEAT_MS: '200' });
   try {
     const sub = short.client.subscribe({});
     await sub.until((x) => x.heartbeats.length > 0, 5000, 'a heartbeat');
@@ -256,7 +260,7 @@ test('the retention job prunes events older than FILESTORE_EVENTS_RETENTION_HOUR
 });
 
 test('a draining server ends event streams with UNAVAILABLE so that subscribers resume elsewhere, without waiting for the grace period', async (t) => {
-  const other = await startTestServer({ FILESTORE_EVENTS_HEARTBEAT_MS: '200' });
+  const other = await startTestServer({ ...COMMAND_EVENTS_ONLY, FILESTORE_EVENTS_HEARTBEAT_MS: '200' });
   const sub = other.client.subscribe({});
   await sub.until((x) => x.heartbeats.length > 0, 5000, 'a heartbeat');
   const started = Date.now();

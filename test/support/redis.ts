@@ -140,3 +140,26 @@ async function startRedisOn(port: number, timeoutMs: number): Promise<TestRedis>
     },
   };
 }
+
+/** The machine's shared Redis, for tests that use BullMQ queues under a prefix of their own. */
+export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A queue prefix no other test uses. */
+export const uniquePrefix = (what: string) => `fstest-${what}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+/** Removes every key under `prefix` (a test's BullMQ queues) from the shared Redis. */
+export async function deleteKeys(prefix: string, url = SHARED_REDIS_URL): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+      if (keys.length) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}

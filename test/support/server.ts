@@ -118,3 +118,47 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 60_00
     },
   };
 }
+
+export interface SpawnedWorker {
+  child: ChildProcess;
+  output: string[];
+  /** Resolves with the exit code, or the signal that ended it. */
+  exited: Promise<number | NodeJS.Signals | null>;
+  kill(signal?: NodeJS.Signals): Promise<number | NodeJS.Signals | null>;
+}
+
+/** Starts `node dist/src/worker-main.js` (what npm run worker runs) and waits until its workers run. */
+export async function spawnWorker(env: Record<string, string>, timeoutMs = 60_000): Promise<SpawnedWorker> {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist/src/worker-main.js')], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env, FILESTORE_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const exited = new Promise<number | NodeJS.Signals | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker did not start in ${timeoutMs} ms:\n${output.join('\n')}`)), timeoutMs);
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        output.push(line);
+        if (line.includes('filestore workers running')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    }
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited (${code}) before it ran:\n${output.join('\n')}`));
+    });
+  });
+  return {
+    child,
+    output,
+    exited,
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}

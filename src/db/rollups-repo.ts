@@ -1,0 +1,264 @@
+// Rollup bookkeeping in SQL. Commands append deltas (the change to a directory's direct contents)
+// inside their own statements; the rollup worker folds deltas into `rollups` rows and carries them up.
+// Folds and recomputes of a backend hold its rollup lock exclusively; a command that reads a
+// directory's folded rollup (to move or delete it) holds it shared, so the figure it reads cannot
+// change before it commits (docs/decisions/003-rollups.md).
+import { sql, type SQL } from 'drizzle-orm';
+import { likePrefixPattern } from '../paths/index.js';
+import type { Delta } from '../rollups/delta.js';
+import type { Executor } from './database.js';
+import { date, int, toNode, type NodeRecord, type RollupRecord, type RollupState } from './records.js';
+
+const ROLLUP_LOCK = 7_342_002; // advisory lock class; the object is the backend id
+
+let recording = true;
+
+/** Off (FILESTORE_ROLLUPS=off): writes append no deltas and GetNode sums the subtree on each call. */
+export function setRollupRecording(on: boolean): void {
+  recording = on;
+}
+
+export function rollupsRecorded(): boolean {
+  return recording;
+}
+
+export async function lockFolds(ex: Executor, backendId: number): Promise<void> {
+  await ex.rows(sql`SELECT pg_advisory_xact_lock(${ROLLUP_LOCK}, ${backendId}::int)`);
+}
+
+/** Keeps folds of this backend off until the caller's transaction ends (see the file comment). */
+export async function holdFoldsOff(ex: Executor, backendId: number): Promise<void> {
+  if (recording) await ex.rows(sql`SELECT pg_advisory_xact_lock_shared(${ROLLUP_LOCK}, ${backendId}::int)`);
+}
+
+const INSERT_DELTAS = sql`INSERT INTO rollup_deltas (backend_id, dir_id, size_bytes, file_count, dir_count)`;
+
+/**
+ * CTEs for a statement whose `changed` CTE inserted live nodes: a rollup row for each new directory,
+ * and what the new nodes add to their parents, one delta per parent.
+ */
+export function insertedNodesCtes(): SQL[] {
+  const rows = sql`rollup_rows AS (INSERT INTO rollups (backend_id, dir_id) SELECT backend_id, id FROM changed WHERE kind = 'DIRECTORY' ON CONFLICT DO NOTHING)`;
+  if (!recording) return [rows];
+  return [
+    rows,
+    sql`rollup_delta AS (${INSERT_DELTAS}
+          SELECT backend_id, parent_id, coalesce(sum(size_bytes) FILTER (WHERE kind = 'FILE'), 0),
+                 count(*) FILTER (WHERE kind = 'FILE'), count(*) FILTER (WHERE kind = 'DIRECTORY')
+          FROM changed WHERE parent_id IS NOT NULL AND state <> 'DELETED' GROUP BY backend_id, parent_id)`,
+  ];
+}
+
+/** A CTE adding `d` to the parent of the single node in `changed`. */
+export function parentDeltaCtes(d: Delta): SQL[] {
+  if (!recording || (d.sizeBytes === 0 && d.fileCount === 0 && d.dirCount === 0)) return [];
+  return [
+    sql`rollup_delta AS (${INSERT_DELTAS}
+          SELECT backend_id, parent_id, ${d.sizeBytes}, ${d.fileCount}, ${d.dirCount} FROM changed WHERE parent_id IS NOT NULL)`,
+  ];
+}
+
+/**
+ * A CTE moving a whole subtree's weight (the node itself plus, for a directory, its folded rollup)
+ * out of or into directories: sign -1 or +1 per directory. For a directory, the caller holds folds off.
+ */
+export function subtreeDeltaCtes(node: NodeRecord, moves: { dirId: number; sign: 1 | -1 }[]): SQL[] {
+  const targets = moves.filter((m) => m.dirId);
+  if (!recording || !targets.length) return [];
+  const weight =
+    node.kind === 'DIRECTORY'
+      ? sql`SELECT coalesce(sum(size_bytes), 0) AS size_bytes, coalesce(sum(file_count), 0) AS file_count, coalesce(sum(dir_count), 0) + 1 AS dir_count
+            FROM rollups WHERE backend_id = ${node.backendId} AND dir_id = ${node.id}`
+      : sql`SELECT ${node.sizeBytes}::int8 AS size_bytes, 1::int8 AS file_count, 0::int8 AS dir_count`;
+  return [
+    sql`rollup_delta AS (${INSERT_DELTAS}
+          SELECT ${node.backendId}, v.dir_id, v.sign * w.size_bytes, v.sign * w.file_count, v.sign * w.dir_count
+          FROM jsonb_to_recordset(${JSON.stringify(targets.map((m) => ({ dir_id: m.dirId, sign: m.sign })))}::jsonb) AS v(dir_id int8, sign int8),
+               (${weight}) w)`,
+  ];
+}
+
+export interface ClaimedDeltas {
+  rows: number;
+  byDir: Map<number, Delta>;
+}
+
+/** Takes up to `limit` of a backend's oldest deltas out of the table (the caller's transaction commits or restores them). */
+export async function claimDeltas(ex: Executor, backendId: number, limit: number): Promise<ClaimedDeltas> {
+  const rows = await ex.rows(
+    sql`WITH claimed AS (
+          DELETE FROM rollup_deltas WHERE backend_id = ${backendId}
+            AND id IN (SELECT id FROM rollup_deltas WHERE backend_id = ${backendId} ORDER BY id LIMIT ${limit})
+          RETURNING dir_id, size_bytes, file_count, dir_count)
+        SELECT dir_id, sum(size_bytes) AS size_bytes, sum(file_count) AS file_count, sum(dir_count) AS dir_count, count(*) AS n
+        FROM claimed GROUP BY dir_id`,
+  );
+  const byDir = new Map<number, Delta>();
+  let n = 0;
+  for (const r of rows) {
+    n += int(r.n);
+    byDir.set(int(r.dir_id), { sizeBytes: int(r.size_bytes), fileCount: int(r.file_count), dirCount: int(r.dir_count) });
+  }
+  return { rows: n, byDir };
+}
+
+/**
+ * Adds each delta to its directory's rollup row, for directories that are still live, and returns
+ * their parents (null for a backend root). Deltas of deleted directories are dropped: the delete took
+ * the directory's folded weight out of its ancestors, and what it did not fold never reached them.
+ */
+export async function applyDeltas(ex: Executor, backendId: number, byDir: Map<number, Delta>): Promise<Map<number, number | null>> {
+  const values = [...byDir].map(([dirId, d]) => ({ dir_id: dirId, size_bytes: d.sizeBytes, file_count: d.fileCount, dir_count: d.dirCount }));
+  const rows = await ex.rows(
+    sql`WITH v AS (SELECT * FROM jsonb_to_recordset(${JSON.stringify(values)}::jsonb) AS v(dir_id int8, size_bytes int8, file_count int8, dir_count int8)),
+        live AS (SELECT n.id, n.parent_id FROM nodes n JOIN v ON n.backend_id = ${backendId} AND n.id = v.dir_id
+                 WHERE n.kind = 'DIRECTORY' AND n.state <> 'DELETED'),
+        upd AS (INSERT INTO rollups AS r (backend_id, dir_id, size_bytes, file_count, dir_count, calculated_at)
+                SELECT ${backendId}, v.dir_id, v.size_bytes, v.file_count, v.dir_count, now() FROM v JOIN live ON live.id = v.dir_id
+                ON CONFLICT (backend_id, dir_id) DO UPDATE SET
+                  size_bytes = r.size_bytes + excluded.size_bytes, file_count = r.file_count + excluded.file_count,
+                  dir_count = r.dir_count + excluded.dir_count, calculated_at = now()
+                RETURNING dir_id)
+        SELECT live.id, live.parent_id FROM live JOIN upd ON upd.dir_id = live.id`,
+  );
+  return new Map(rows.map((r) => [int(r.id), r.parent_id === null ? null : int(r.parent_id)]));
+}
+
+/** Live directories with their rollups, by id. */
+export async function dirsWithRollups(ex: Executor, backendId: number, ids: number[]): Promise<{ node: NodeRecord; rollup: RollupRecord }[]> {
+  if (!ids.length) return [];
+  const rows = await ex.rows(
+    sql`SELECT n.*, r.size_bytes AS r_size_bytes, r.file_count AS r_file_count, r.dir_count AS r_dir_count, r.stale AS r_stale, r.calculated_at AS r_calculated_at
+        FROM nodes n JOIN rollups r ON r.backend_id = n.backend_id AND r.dir_id = n.id
+        WHERE n.backend_id = ${backendId} AND n.id = ANY(${`{${ids.join(',')}}`}::int8[]) AND n.state <> 'DELETED'`,
+  );
+  return rows.map((r) => ({ node: toNode(r), rollup: rollupOf(r, 'r_', 'UP_TO_DATE') }));
+}
+
+function rollupOf(r: Record<string, unknown>, prefix: string, state: RollupState): RollupRecord {
+  return {
+    sizeBytes: int(r[`${prefix}size_bytes`]),
+    fileCount: int(r[`${prefix}file_count`]),
+    dirCount: int(r[`${prefix}dir_count`]),
+    state: r[`${prefix}stale`] ? 'STALE' : state,
+    calculatedAt: date(r[`${prefix}calculated_at`]),
+  };
+}
+
+/** Beyond this many outstanding deltas, a directory's rollup is reported PENDING without looking closer. */
+const PENDING_SCAN_LIMIT = 1000;
+
+/** A directory's folded rollup, PENDING while deltas inside its subtree wait to be folded, STALE while a recompute is due. */
+export async function readRollup(ex: Executor, dir: NodeRecord): Promise<RollupRecord | null> {
+  const inSubtree = dir.path === '' ? sql`true` : sql`(n.id = ${dir.id} OR n.path LIKE ${likePrefixPattern(dir.path)})`;
+  const rows = await ex.rows(
+    sql`SELECT r.*,
+          (SELECT count(*) FROM (SELECT dir_id FROM rollup_deltas WHERE backend_id = ${dir.backendId} LIMIT ${PENDING_SCAN_LIMIT}) d) AS scanned,
+          (SELECT count(*) FROM (SELECT dir_id FROM rollup_deltas WHERE backend_id = ${dir.backendId} LIMIT ${PENDING_SCAN_LIMIT}) d
+             JOIN nodes n ON n.backend_id = ${dir.backendId} AND n.id = d.dir_id AND n.state <> 'DELETED'
+           WHERE ${inSubtree}) AS mine
+        FROM rollups r WHERE r.backend_id = ${dir.backendId} AND r.dir_id = ${dir.id}`,
+  );
+  if (!rows.length) return null;
+  const r = rows[0];
+  const pending = int(r.mine) > 0 || int(r.scanned) >= PENDING_SCAN_LIMIT;
+  return rollupOf(r, '', pending ? 'PENDING' : 'UP_TO_DATE');
+}
+
+/** Sums a directory's live subtree now (the rollup when recording is off, and the truth tests compare with). */
+export async function sumSubtree(ex: Executor, dir: NodeRecord): Promise<RollupRecord> {
+  const rows = await ex.rows(
+    sql`SELECT coalesce(sum(size_bytes) FILTER (WHERE kind = 'FILE'), 0) AS size_bytes,
+               count(*) FILTER (WHERE kind = 'FILE') AS file_count,
+               count(*) FILTER (WHERE kind = 'DIRECTORY') AS dir_count
+        FROM nodes WHERE backend_id = ${dir.backendId} AND path LIKE ${likePrefixPattern(dir.path)} AND path <> '' AND state <> 'DELETED'`,
+  );
+  return { ...rollupOf(rows[0], '', 'UP_TO_DATE'), calculatedAt: new Date() };
+}
+
+/** Marks every directory of a subtree STALE until its recompute runs. */
+export async function markStale(ex: Executor, backendId: number, path: string): Promise<number> {
+  const rows = await ex.rows(
+    sql`UPDATE rollups r SET stale = true FROM nodes n
+        WHERE r.backend_id = ${backendId} AND n.backend_id = ${backendId} AND n.id = r.dir_id AND n.state <> 'DELETED'
+          AND (n.path = ${path} OR n.path LIKE ${likePrefixPattern(path)}) RETURNING r.dir_id`,
+  );
+  return rows.length;
+}
+
+export interface RecomputeResult {
+  dirs: number;
+  changedIds: number[];
+}
+
+/**
+ * Recomputes every directory of a live subtree from its nodes in one statement (one snapshot): sets
+ * the rows, removes the subtree's unfolded deltas (the snapshot includes their changes), and hands the
+ * root's correction to its parent as a delta. The caller holds the backend's rollup lock.
+ */
+export async function recomputeSubtree(ex: Executor, root: NodeRecord): Promise<RecomputeResult> {
+  const b = root.backendId;
+  const rootDepth = root.path === '' ? 0 : root.path.split('/').length;
+  const rows = await ex.rows(
+    sql`WITH sub AS (
+          SELECT id, parent_id, path, kind, size_bytes FROM nodes
+          WHERE backend_id = ${b} AND state <> 'DELETED' AND (path = ${root.path} OR path LIKE ${likePrefixPattern(root.path)})),
+        direct AS (
+          SELECT parent_id AS dir_id, coalesce(sum(size_bytes) FILTER (WHERE kind = 'FILE'), 0) AS b,
+                 count(*) FILTER (WHERE kind = 'FILE') AS f, count(*) FILTER (WHERE kind = 'DIRECTORY') AS d
+          FROM sub WHERE id <> ${root.id} GROUP BY parent_id),
+        dirs AS (
+          SELECT s.id, s.path, coalesce(x.b, 0) AS b, coalesce(x.f, 0) AS f, coalesce(x.d, 0) AS d,
+                 coalesce(array_length(string_to_array(s.path, '/'), 1), 0) AS depth
+          FROM sub s LEFT JOIN direct x ON x.dir_id = s.id WHERE s.kind = 'DIRECTORY'),
+        up AS (
+          SELECT array_to_string((string_to_array(d.path, '/'))[1:j], '/') AS anc, d.b, d.f, d.d
+          FROM dirs d, generate_series(${rootDepth}::int, d.depth) AS j),
+        totals AS (SELECT anc, sum(b)::int8 AS b, sum(f)::int8 AS f, sum(d)::int8 AS d FROM up GROUP BY anc),
+        tot AS (SELECT dirs.id, t.b, t.f, t.d FROM dirs JOIN totals t ON t.anc = dirs.path),
+        old AS (SELECT r.dir_id, r.size_bytes, r.file_count, r.dir_count FROM rollups r JOIN tot ON r.backend_id = ${b} AND r.dir_id = tot.id),
+        upd AS (
+          INSERT INTO rollups AS r (backend_id, dir_id, size_bytes, file_count, dir_count, stale, calculated_at)
+          SELECT ${b}, id, b, f, d, false, now() FROM tot
+          ON CONFLICT (backend_id, dir_id) DO UPDATE SET size_bytes = excluded.size_bytes, file_count = excluded.file_count,
+            dir_count = excluded.dir_count, stale = false, calculated_at = now()
+          RETURNING dir_id),
+        del AS (DELETE FROM rollup_deltas x USING dirs WHERE x.backend_id = ${b} AND x.dir_id = dirs.id),
+        corr AS (
+          ${INSERT_DELTAS}
+          SELECT ${b}, ${root.parentId}::int8, tot.b - coalesce(old.size_bytes, 0), tot.f - coalesce(old.file_count, 0), tot.d - coalesce(old.dir_count, 0)
+          FROM tot LEFT JOIN old ON old.dir_id = tot.id
+          WHERE tot.id = ${root.id} AND ${root.parentId}::int8 IS NOT NULL
+            AND (tot.b, tot.f, tot.d) IS DISTINCT FROM (old.size_bytes, old.file_count, old.dir_count))
+        SELECT (SELECT count(*) FROM upd) AS dirs,
+               coalesce((SELECT array_agg(tot.id) FROM tot LEFT JOIN old ON old.dir_id = tot.id
+                         WHERE (tot.b, tot.f, tot.d) IS DISTINCT FROM (old.size_bytes, old.file_count, old.dir_count)), '{}') AS changed`,
+  );
+  const r = rows[0];
+  const changed = Array.isArray(r.changed) ? r.changed : String(r.changed).replace(/[{}]/g, '').split(',').filter(Boolean);
+  return { dirs: int(r.dirs), changedIds: changed.map(int) };
+}
+
+export interface RollupFreshness {
+  backendId: number;
+  pendingDeltas: number;
+  oldestPendingSeconds: number;
+  staleDirs: number;
+}
+
+/** For metrics: unfolded deltas and their age, and directories awaiting a recompute, per backend. */
+export async function freshness(ex: Executor): Promise<RollupFreshness[]> {
+  const rows = await ex.rows(
+    sql`SELECT b.backend_id,
+          (SELECT count(*) FROM rollup_deltas d WHERE d.backend_id = b.backend_id) AS pending,
+          (SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM rollup_deltas d WHERE d.backend_id = b.backend_id) AS oldest,
+          (SELECT count(*) FROM rollups r WHERE r.backend_id = b.backend_id AND r.stale) AS stale
+        FROM backends b ORDER BY b.backend_id`,
+  );
+  return rows.map((r) => ({ backendId: int(r.backend_id), pendingDeltas: int(r.pending), oldestPendingSeconds: Number(r.oldest), staleDirs: int(r.stale) }));
+}
+
+export async function pendingDeltaCount(ex: Executor, backendId: number): Promise<number> {
+  const rows = await ex.rows(sql`SELECT count(*) AS n FROM rollup_deltas WHERE backend_id = ${backendId}`);
+  return int(rows[0].n);
+}
