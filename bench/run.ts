@@ -7,12 +7,15 @@
 //              fresh database): a large upload and download in 1 MiB chunks with the server's
 //              peak RSS (first, on the fresh server), then closed-loop CreateDirectory, GetNode
 //              and 4 KiB WriteFile; then events: delivery latency to 10 subscribers under an open-loop
-//              load, and CreateDirectory c=16 with and without them (the real server only)
+//              load, and CreateDirectory c=16 with and without them (the real server only);
+//              last, rollups, on servers of its own with BullMQ in Redis: 16 writers in 16 subtrees with
+//              rollups off and on (twice), and a full recompute of a bulk-loaded 1,000,100-node tree
 //
 // Every point runs against the twin and the real server with the same client, back to back.
 // Prints the tables, then one line of JSON. Env: FILESTORE_BENCH_SECONDS (per point, default 5),
 // FILESTORE_BENCH_DB=pglite, FILESTORE_BENCH_STREAM_MIB (256), FILESTORE_BENCH_STREAM_RUNS (3),
-// FILESTORE_BENCH_ONLY (streaming,unary,events: a subset to run),
+// FILESTORE_BENCH_ONLY (streaming,unary,events,rollups: a subset to run), FILESTORE_BENCH_REDIS_URL,
+// FILESTORE_BENCH_ROLLUP_TREE (top,sub,files),
 // TEST_DATABASE_URL (admin connection, default postgres://postgres@127.0.0.1:5432/test).
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -26,6 +29,7 @@ import type { LoopResult } from './lib/closed-loop.js';
 import { createDatabase, serverVersion } from './lib/databases.js';
 import { SECTIONS, settings } from './lib/env.js';
 import { serve } from './lib/proc.js';
+import { realServer } from './lib/server.js';
 import { describeLoop, fmtCpu, key, report, type Results } from './lib/report.js';
 import { fmtMiB, round } from './lib/table.js';
 import type { Ctx, Target, TargetKind } from './scenarios/common.js';
@@ -33,6 +37,7 @@ import { createDirectoryPoint } from './scenarios/create-directory.js';
 import { downloadTransfer } from './scenarios/download.js';
 import { eventsScenario } from './scenarios/events.js';
 import { getNodePoint } from './scenarios/get-node.js';
+import { rollupsScenario } from './scenarios/rollups.js';
 import { startPeakWindow } from './scenarios/peak-rss.js';
 import { interleaved, type Transfer } from './scenarios/streaming.js';
 import { uploadTransfer } from './scenarios/upload.js';
@@ -56,25 +61,8 @@ const DB_CONCURRENCIES = [...new Set(UNARY.filter((p) => p.dbBaseline).map((p) =
 const twinServer = () =>
   serve('twin', 'bench/twin/server.ts', { TWIN_ADDR: '127.0.0.1:0', TWIN_CHUNK_BYTES: String(settings.chunkBytes) }, /"twin":"serving","port":(\d+)/);
 
-const realServer = (dataDir: string, databaseUrl: string | null) =>
-  serve(
-    'server',
-    'dist/src/main.js',
-    {
-      FILESTORE_DATA_DIR: dataDir,
-      FILESTORE_GRPC_ADDR: '127.0.0.1:0',
-      FILESTORE_LOG_LEVEL: 'info', // the "filestore serving" line carries the port
-      FILESTORE_INSTANCE_ID: 'bench',
-      FILESTORE_READ_CHUNK_BYTES: String(settings.chunkBytes), // download in the same 1 MiB chunks as the twin
-      FILESTORE_SHUTDOWN_GRACE_MS: '2000',
-      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
-    },
-    /"port":(\d+).*filestore serving/,
-  );
-
 async function measure(dataDir: string, results: Results): Promise<void> {
   const only = settings.only;
-  const withTwin = only.has('streaming') || only.has('unary');
   if (only.has('streaming')) {
     log(`· disk baseline: ${settings.streamBytes / MiB} MiB in ${dataDir}`);
     results.disk = await diskBaseline(dataDir, settings.streamBytes, settings.chunkBytes);
@@ -86,6 +74,18 @@ async function measure(dataDir: string, results: Results): Promise<void> {
     for (const [c, r] of results.dbInserts) log(`  c=${c}: ${describeLoop(r)}`);
   }
 
+  if (only.has('streaming') || only.has('unary') || only.has('events')) await mainServer(dataDir, results);
+  // Last, with servers of its own (rollups off and on, Redis), once the main server is gone.
+  if (only.has('rollups') && settings.db !== 'pg') log('· rollups skipped: it needs PostgreSQL (FILESTORE_BENCH_DB=pglite)');
+  else if (only.has('rollups')) {
+    log('· rollups (servers of its own)');
+    results.rollups = await rollupsScenario(settings, dataDir, log);
+  }
+}
+
+async function mainServer(dataDir: string, results: Results): Promise<void> {
+  const only = settings.only;
+  const withTwin = only.has('streaming') || only.has('unary');
   const serverDb = settings.db === 'pg' ? await createDatabase(settings.adminUrl, 'server') : null;
   const twin = withTwin ? await twinServer() : null;
   const ours = await realServer(dataDir, serverDb?.url ?? null);
@@ -126,7 +126,7 @@ async function measure(dataDir: string, results: Results): Promise<void> {
     }
   }
 
-  // Last: the subscribers it attaches stay out of the other points.
+  // Last on this server: the subscribers it attaches stay out of the other points.
   if (only.has('events')) {
     log('· events (real server only)');
     results.events = await eventsScenario(oursCtx, log);
@@ -175,8 +175,9 @@ async function main(): Promise<number> {
   const { text, json } = report(results, settings, meta);
   const ev = results.events;
   const eventErrors = ev ? ev.delivery.errors + ev.writers.with.errors + ev.writers.without.reduce((n, r) => n + r.errors, 0) : 0;
+  const rollupErrors = results.rollups?.writers.reduce((n, p) => n + p.off.loop.errors + p.on.loop.errors, 0) ?? 0;
   const errors =
-    results.unary.reduce((n, u) => n + u.ours.errors + u.twin.errors, 0) + [...results.dbInserts.values()].reduce((n, r) => n + r.errors, 0) + eventErrors;
+    results.unary.reduce((n, u) => n + u.ours.errors + u.twin.errors, 0) + [...results.dbInserts.values()].reduce((n, r) => n + r.errors, 0) + eventErrors + rollupErrors;
   const load = meta.loadAvgAtStart as number[];
   console.log('');
   console.log(

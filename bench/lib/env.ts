@@ -15,7 +15,7 @@ function positive(name: string, fallback: number, { integer = false, max = Numbe
 
 const seconds = positive('FILESTORE_BENCH_SECONDS', 5, { max: 600 });
 
-export const SECTIONS = ['streaming', 'unary', 'events'] as const;
+export const SECTIONS = ['streaming', 'unary', 'events', 'rollups'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** FILESTORE_BENCH_ONLY: a comma-separated subset of SECTIONS to run (default: all of them). */
@@ -26,6 +26,15 @@ function sections(): ReadonlySet<Section> {
   const unknown = picked.filter((x) => !(SECTIONS as readonly string[]).includes(x));
   if (unknown.length || !picked.length) throw new Error(`FILESTORE_BENCH_ONLY=${raw}: expected a comma-separated list of ${SECTIONS.join(', ')}`);
   return new Set(picked as Section[]);
+}
+
+function rollupTree(): { top: number; sub: number; files: number } {
+  const raw = process.env.FILESTORE_BENCH_ROLLUP_TREE?.trim() || '100,100,99';
+  const [top, sub, files] = raw.split(',').map(Number);
+  if (![top, sub, files].every((n) => Number.isInteger(n) && n > 0 && n <= 100_000)) {
+    throw new Error(`FILESTORE_BENCH_ROLLUP_TREE=${raw}: expected top,sub,files (positive integers)`);
+  }
+  return { top, sub, files };
 }
 
 export const settings = {
@@ -51,6 +60,13 @@ export const settings = {
    */
   eventCommandsPerSec: positive('FILESTORE_BENCH_EVENT_RATE', 500, { max: 20_000 }),
   eventDirsPerCommand: positive('FILESTORE_BENCH_EVENT_DIRS', 1, { integer: true, max: 64 }),
+  /** Redis for the rollups section's servers (BullMQ, as in service mode): FILESTORE_BENCH_REDIS_URL, else REDIS_URL. */
+  redisUrl: process.env.FILESTORE_BENCH_REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+  /**
+   * The tree the rollups recompute runs over, bulk-loaded with SQL: FILESTORE_BENCH_ROLLUP_TREE=top,sub,files
+   * (default 100,100,99: 100 + 10,000 directories and 990,000 files, 1,000,100 nodes).
+   */
+  rollupTree: rollupTree(),
   /** The parts of the bench to run (FILESTORE_BENCH_ONLY); the baselines they need run with them. */
   only: sections(),
   /** Safety cap on calls per closed-loop point, on top of the time limit. */

@@ -2,10 +2,12 @@
 import type { DiskResult } from '../baselines/disk.js';
 import type { EventsResult, Spread } from '../scenarios/events.js';
 import type { PeakRss } from '../scenarios/peak-rss.js';
+import type { RollupsResult } from '../scenarios/rollups.js';
 import type { StreamResult } from '../scenarios/streaming.js';
 import type { LoopResult } from './closed-loop.js';
 import type { Settings } from './env.js';
 import type { CpuShare } from './proc.js';
+import { rollupsReport } from './report-rollups.js';
 import { fmtInt, fmtMiB, fmtMs, fmtPct, renderTable, round } from './table.js';
 import { EVENT_DELIVERY_P99_MAX_MS, EVENT_WRITERS_KEEP, PEAK_RSS_MAX_MIB, TARGETS } from './targets.js';
 
@@ -20,6 +22,7 @@ export interface Results {
   stream: { name: string; ours: StreamResult; twin: StreamResult; disk: number | undefined }[];
   rss?: { ours: PeakRss; twin: PeakRss };
   events?: EventsResult;
+  rollups?: RollupsResult;
 }
 
 export const key = (name: string, c?: number) => (c === undefined ? name : `${name} c=${c}`);
@@ -210,6 +213,13 @@ export function report(results: Results, settings: Settings, meta: Record<string
     const { text, json: eventsJson, flag } = eventsReport(results.events, settings);
     out.push(text, '');
     json.events = eventsJson;
+    flagged ||= flag;
+  }
+
+  if (results.rollups) {
+    const { text, json: rollupsJson, flag } = rollupsReport(results.rollups, settings, fmtCpu, noisy, loopJson);
+    out.push(text, '');
+    json.rollups = rollupsJson;
     flagged ||= flag;
   }
 

@@ -20,3 +20,6 @@ export const PEAK_RSS_MAX_MIB = 150;
 export const EVENT_DELIVERY_P99_MAX_MS = 20;
 /** CreateDirectory c=16 with 10 subscribers attached keeps at least this share of its rate without them. */
 export const EVENT_WRITERS_KEEP: RatioTarget = { min: 0.9, text: '≥ 90%' };
+
+/** WriteFile 4 KiB, 16 writers in 16 subtrees: with rollups on, at least this share of the rate with them off. */
+export const ROLLUP_WRITERS_KEEP: RatioTarget = { min: 0.8, text: '≥ 80%' };
