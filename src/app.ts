@@ -65,6 +65,7 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     const services = await openServices(config, db, events.hub, jobs.scheduler);
     const report = await recover(services);
     if (report.resolved.length || report.stagingRemoved) log.warn(report, 'recovered commands left in flight by a previous run');
+    if (report.resolved.length) for (const b of config.backends) jobs.scheduler.foldSoon(b.id); // what recovery rolled forward
     if (report.unresolved.length) log.error({ unresolved: report.unresolved }, 'some commands left in flight could not be resolved; they stay PENDING');
     const server = await startGrpcServer({ svc: services, events: events.service, auth: new Authenticator(config.tokens), log }, config.grpcAddr);
     const queues = config.redisUrl ? 'bullmq' : 'inline';
