@@ -1,5 +1,5 @@
-// Observing what a call changed: the tables, the tree on disk and the journal, scoped so that
 // tests of one file can run concurrently (each test claims a top-level prefix of its own).
+import { rollupsSettled } from './rollups.js';
 import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { ErrorInfo } from '../../gen/google/rpc/error_details.js';
 import { Status } from '../../gen/google/rpc/status.js';
 import type { TestClient } from './client.js';
 import type { TestServer } from './server.js';
+// Observing what a call changed: the tables, the tree on disk and the journal, scoped so that
 
 export type Row = Record<string, unknown>;
 
@@ -164,6 +165,8 @@ export async function capture(scope: Scope): Promise<Captured> {
   const client = scope.client ?? s.client;
   const [nodes, snapshots, journal, tree] = await Promise.all([nodeRows(s), snapshotRows(s), journalRows(s), listTree(root, { skip: (r) => r === '.filestore', opaque: (r) => !!claims.owner(r) && !under(r, prefix) })]);
   const stray = (p: unknown) => claims.owner(p as string) === null;
+  // A rollup folded between the two captures is the worker catching up on earlier commands, not a change.
+  await rollupsSettled(s.app.jobs.queue, s.app.services.db);
   const probes: unknown[] = [];
   for (const p of scope.probes ?? [prefix]) {
     probes.push(await answer(() => client.fs('getNode', { backendId: 1, path: p })));
