@@ -129,8 +129,16 @@ async function started(...subs: Subscriber[]): Promise<void> {
 const key = (e: Pick<Event, 'cursor' | 'type' | 'backendId' | 'path' | 'sourcePath' | 'journalId'>) =>
   `${e.cursor} ${e.type} ${e.backendId}:${e.path}${e.sourcePath ? ` <- ${e.sourcePath}` : ''} j${e.journalId}`;
 
-/** Every event in the outbox table, in cursor order, rendered by `key`. */
-async function outbox(db: pg.Client): Promise<string[]> {
+/**
+ * Every event in the outbox table, in cursor order, rendered by `key`; read once the rollup workers
+ * folded every delta, since their filestore.rollup.updated events come after the writes that caused them.
+ */
+async function outbox(db: pg.Client, timeoutMs = 20_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (Number((await db.query('SELECT count(*) AS n FROM rollup_deltas')).rows[0].n) > 0) {
+    if (Date.now() > deadline) throw new Error(`rollup deltas still unfolded after ${timeoutMs} ms`);
+    await sleep(20);
+  }
   const { rows } = await db.query(
     `SELECT cursor::text AS cursor, type, backend_id::int AS "backendId", path, coalesce(source_path, '') AS "sourcePath",
             coalesce(journal_id, 0)::int AS "journalId"
