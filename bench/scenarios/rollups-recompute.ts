@@ -125,7 +125,7 @@ export async function rollupRecompute(settings: Settings, redis: BenchRedis, dat
     const rssBaselineMiB = before.peakMiB;
 
     const queue = openQueue({ redisUrl: redis.url, prefix: s.prefix });
-    const job: RecomputeJob = { backendId: BACKEND_ID, path: '' };
+    const job: RecomputeJob = { backendId: BACKEND_ID, dirId: root };
     const stopDuring = sampleRss(s.served.pid, RSS_EVERY_MS);
     const t0 = performance.now();
     let recomputeMs: number | null = null;

@@ -122,6 +122,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     : [{ id: 1, name: 'default', kind: 'local' as const, root: path.join(dataDir, 'data'), readOnly: false }];
   const ids = new Set(backends.map((b) => b.id));
   if (ids.size !== backends.length) throw new Error('backends: ids must be unique');
+  const redisUrl = e.REDIS_URL && e.REDIS_URL !== 'inline' ? e.REDIS_URL : null;
+  if (e.FILESTORE_WORKERS === 'off' && !redisUrl) {
+    throw new Error('FILESTORE_WORKERS=off needs REDIS_URL: without a shared queue no other process can run this server\'s jobs');
+  }
   const port = e.FILESTORE_GRPC_ADDR.split(':').pop();
   return {
     grpcAddr: e.FILESTORE_GRPC_ADDR,
@@ -138,7 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.FILESTORE_LOG_LEVEL,
     shutdownGraceMs: e.FILESTORE_SHUTDOWN_GRACE_MS,
     // 'inline': no Redis; jobs and events stay in this process (as when REDIS_URL is unset).
-    redisUrl: e.REDIS_URL && e.REDIS_URL !== 'inline' ? e.REDIS_URL : null,
+    redisUrl,
     events: {
       pollIntervalMs: e.FILESTORE_EVENTS_POLL_MS,
       heartbeatMs: e.FILESTORE_EVENTS_HEARTBEAT_MS,

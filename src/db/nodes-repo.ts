@@ -47,13 +47,22 @@ export async function findById(ex: Executor, id: number, lock: LockMode = 'none'
   return rows.length ? toNode(rows[0]) : null;
 }
 
-/** Locks every live node strictly below `path`, in path order (one order for all, so no deadlocks between subtree locks). */
+/**
+ * Locks every live node strictly below `path`, in path order (one order for all, so no deadlocks
+ * between subtree locks). A pass locks only the rows its snapshot saw; a child created meanwhile under
+ * a row it had to wait for shows up in the next pass, so an update lock repeats until a pass finds
+ * nothing new (the set can only grow: taking a node out needs a lock this transaction holds).
+ */
 export async function lockDescendants(ex: Executor, backendId: number, path: string, mode: 'share' | 'update'): Promise<number> {
-  const rows = await ex.rows(
-    sql`SELECT id FROM nodes WHERE backend_id = ${backendId} AND path LIKE ${likePrefixPattern(path)} AND path <> '' AND ${LIVE}
-        ORDER BY path${lockClause(mode)}`,
-  );
-  return rows.length;
+  for (let locked = -1; ; ) {
+    const rows = await ex.rows(
+      sql`SELECT id FROM nodes WHERE backend_id = ${backendId} AND path LIKE ${likePrefixPattern(path)} AND path <> '' AND ${LIVE}
+          ORDER BY path${lockClause(mode)}`,
+    );
+    // A share lock does not keep creators out (they share-lock the parent too): one pass is all it promises.
+    if (rows.length === locked || mode === 'share') return rows.length;
+    locked = rows.length;
+  }
 }
 
 export async function hasLiveChildren(ex: Executor, backendId: number, parentId: number): Promise<boolean> {

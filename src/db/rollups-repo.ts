@@ -124,13 +124,17 @@ export async function applyDeltas(ex: Executor, backendId: number, byDir: Map<nu
   return new Map(rows.map((r) => [int(r.id), r.parent_id === null ? null : int(r.parent_id)]));
 }
 
-/** Live directories with their rollups, by id. */
+/** At most this many filestore.rollup.updated events per fold or recompute: the shallowest directories'. */
+export const MAX_ROLLUP_EVENTS = 10_000;
+
+/** Live directories with their rollups, by id, the shallowest first, at most MAX_ROLLUP_EVENTS. */
 export async function dirsWithRollups(ex: Executor, backendId: number, ids: number[]): Promise<{ node: NodeRecord; rollup: RollupRecord }[]> {
   if (!ids.length) return [];
   const rows = await ex.rows(
     sql`SELECT n.*, r.size_bytes AS r_size_bytes, r.file_count AS r_file_count, r.dir_count AS r_dir_count, r.stale AS r_stale, r.calculated_at AS r_calculated_at
         FROM nodes n JOIN rollups r ON r.backend_id = n.backend_id AND r.dir_id = n.id
-        WHERE n.backend_id = ${backendId} AND n.id = ANY(${`{${ids.join(',')}}`}::int8[]) AND n.state <> 'DELETED'`,
+        WHERE n.backend_id = ${backendId} AND n.id = ANY(${`{${ids.join(',')}}`}::int8[]) AND n.state <> 'DELETED'
+        ORDER BY length(n.path) - length(replace(n.path, '/', '')), n.path LIMIT ${MAX_ROLLUP_EVENTS}`,
   );
   return rows.map((r) => ({ node: toNode(r), rollup: rollupOf(r, 'r_', 'UP_TO_DATE') }));
 }
@@ -148,16 +152,20 @@ function rollupOf(r: Record<string, unknown>, prefix: string, state: RollupState
 /** Beyond this many outstanding deltas, a directory's rollup is reported PENDING without looking closer. */
 const PENDING_SCAN_LIMIT = 1000;
 
-/** A directory's folded rollup, PENDING while deltas inside its subtree wait to be folded, STALE while a recompute is due. */
+/**
+ * A directory's folded rollup, PENDING while deltas inside its subtree wait to be folded, STALE while a
+ * recompute is due. The subtree is taken from the directory's row in this same statement, so that a
+ * move committed since the caller read the node cannot hide its pending deltas.
+ */
 export async function readRollup(ex: Executor, dir: NodeRecord): Promise<RollupRecord | null> {
-  const inSubtree = dir.path === '' ? sql`true` : sql`(n.id = ${dir.id} OR n.path LIKE ${likePrefixPattern(dir.path)})`;
   const rows = await ex.rows(
     sql`SELECT r.*,
           (SELECT count(*) FROM (SELECT dir_id FROM rollup_deltas WHERE backend_id = ${dir.backendId} LIMIT ${PENDING_SCAN_LIMIT}) d) AS scanned,
           (SELECT count(*) FROM (SELECT dir_id FROM rollup_deltas WHERE backend_id = ${dir.backendId} LIMIT ${PENDING_SCAN_LIMIT}) d
              JOIN nodes n ON n.backend_id = ${dir.backendId} AND n.id = d.dir_id AND n.state <> 'DELETED'
-           WHERE ${inSubtree}) AS mine
-        FROM rollups r WHERE r.backend_id = ${dir.backendId} AND r.dir_id = ${dir.id}`,
+           WHERE p.path = '' OR n.id = p.id OR starts_with(n.path, p.path || '/')) AS mine
+        FROM rollups r JOIN nodes p ON p.backend_id = r.backend_id AND p.id = r.dir_id
+        WHERE r.backend_id = ${dir.backendId} AND r.dir_id = ${dir.id}`,
   );
   if (!rows.length) return null;
   const r = rows[0];
@@ -176,18 +184,32 @@ export async function sumSubtree(ex: Executor, dir: NodeRecord): Promise<RollupR
   return { ...rollupOf(rows[0], '', 'UP_TO_DATE'), calculatedAt: new Date() };
 }
 
-/** Marks every directory of a subtree STALE until its recompute runs. */
-export async function markStale(ex: Executor, backendId: number, path: string): Promise<number> {
+/** Marks every directory of a subtree STALE until its recompute runs. The caller holds the fold lock. */
+export async function markStale(ex: Executor, root: NodeRecord): Promise<number> {
   const rows = await ex.rows(
     sql`UPDATE rollups r SET stale = true FROM nodes n
-        WHERE r.backend_id = ${backendId} AND n.backend_id = ${backendId} AND n.id = r.dir_id AND n.state <> 'DELETED'
-          AND (n.path = ${path} OR n.path LIKE ${likePrefixPattern(path)}) RETURNING r.dir_id`,
+        WHERE r.backend_id = ${root.backendId} AND n.backend_id = ${root.backendId} AND n.id = r.dir_id AND n.state <> 'DELETED'
+          AND (n.id = ${root.id} OR n.path LIKE ${likePrefixPattern(root.path)}) RETURNING r.dir_id`,
   );
   return rows.length;
 }
 
+/** Live directories marked STALE whose parent is not: each one's recompute covers the rest. */
+export async function staleRoots(ex: Executor, backendId: number, limit: number): Promise<number[]> {
+  const rows = await ex.rows(
+    sql`SELECT n.id FROM rollups r JOIN nodes n ON n.backend_id = r.backend_id AND n.id = r.dir_id AND n.state <> 'DELETED'
+        WHERE r.backend_id = ${backendId} AND r.stale
+          AND NOT EXISTS (SELECT 1 FROM rollups pr WHERE pr.backend_id = r.backend_id AND pr.dir_id = n.parent_id AND pr.stale)
+        LIMIT ${limit}`,
+  );
+  return rows.map((r) => int(r.id));
+}
+
 export interface RecomputeResult {
   dirs: number;
+  /** Directories whose rollup was wrong (or not yet folded). */
+  corrected: number;
+  /** The shallowest of them, at most MAX_ROLLUP_EVENTS. */
   changedIds: number[];
 }
 
@@ -229,14 +251,15 @@ export async function recomputeSubtree(ex: Executor, root: NodeRecord): Promise<
           SELECT ${b}, ${root.parentId}::int8, tot.b - coalesce(old.size_bytes, 0), tot.f - coalesce(old.file_count, 0), tot.d - coalesce(old.dir_count, 0)
           FROM tot LEFT JOIN old ON old.dir_id = tot.id
           WHERE tot.id = ${root.id} AND ${root.parentId}::int8 IS NOT NULL
-            AND (tot.b, tot.f, tot.d) IS DISTINCT FROM (old.size_bytes, old.file_count, old.dir_count))
-        SELECT (SELECT count(*) FROM upd) AS dirs,
-               coalesce((SELECT array_agg(tot.id) FROM tot LEFT JOIN old ON old.dir_id = tot.id
-                         WHERE (tot.b, tot.f, tot.d) IS DISTINCT FROM (old.size_bytes, old.file_count, old.dir_count)), '{}') AS changed`,
+            AND (tot.b, tot.f, tot.d) IS DISTINCT FROM (old.size_bytes, old.file_count, old.dir_count)),
+        changed AS (SELECT tot.id, dirs.depth FROM tot JOIN dirs ON dirs.id = tot.id LEFT JOIN old ON old.dir_id = tot.id
+                    WHERE (tot.b, tot.f, tot.d) IS DISTINCT FROM (old.size_bytes, old.file_count, old.dir_count))
+        SELECT (SELECT count(*) FROM upd) AS dirs, (SELECT count(*) FROM changed) AS corrected,
+               coalesce((SELECT array_agg(id) FROM (SELECT id FROM changed ORDER BY depth LIMIT ${MAX_ROLLUP_EVENTS}) c), '{}') AS changed`,
   );
   const r = rows[0];
   const changed = Array.isArray(r.changed) ? r.changed : String(r.changed).replace(/[{}]/g, '').split(',').filter(Boolean);
-  return { dirs: int(r.dirs), changedIds: changed.map(int) };
+  return { dirs: int(r.dirs), corrected: int(r.corrected), changedIds: changed.map(int) };
 }
 
 export interface RollupFreshness {
@@ -252,7 +275,8 @@ export async function freshness(ex: Executor): Promise<RollupFreshness[]> {
     sql`SELECT b.backend_id,
           (SELECT count(*) FROM rollup_deltas d WHERE d.backend_id = b.backend_id) AS pending,
           (SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM rollup_deltas d WHERE d.backend_id = b.backend_id) AS oldest,
-          (SELECT count(*) FROM rollups r WHERE r.backend_id = b.backend_id AND r.stale) AS stale
+          (SELECT count(*) FROM rollups r JOIN nodes n ON n.backend_id = r.backend_id AND n.id = r.dir_id AND n.state <> 'DELETED'
+           WHERE r.backend_id = b.backend_id AND r.stale) AS stale
         FROM backends b ORDER BY b.backend_id`,
   );
   return rows.map((r) => ({ backendId: int(r.backend_id), pendingDeltas: int(r.pending), oldestPendingSeconds: Number(r.oldest), staleDirs: int(r.stale) }));

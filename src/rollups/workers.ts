@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { CommitListener } from '../commands/services.js';
 import type { Database } from '../db/database.js';
+import { staleRoots } from '../db/rollups-repo.js';
 import type { JobQueue } from '../jobs/queue.js';
 import { foldBackend } from './fold.js';
 import { recomputeRollups } from './recompute.js';
@@ -27,13 +28,22 @@ export function startRollupWorkers(o: RollupWorkerOptions): RollupWorkers {
     const report = await foldBackend(o.db, o.commits, backendId, o.batchSize);
     if (report.deltas) o.log.debug({ backendId, ...report }, 'rollups folded');
   }, { concurrency: 2 });
-  o.queue.process<RecomputeJob>(RECOMPUTE_JOB, async ({ backendId, path }) => {
-    const report = await recomputeRollups(o.db, o.commits, backendId, path);
-    o.log.info({ backendId, path, ...report }, 'rollups recomputed');
+  o.queue.process<RecomputeJob>(RECOMPUTE_JOB, async ({ backendId, dirId }) => {
+    const report = await recomputeRollups(o.db, o.commits, backendId, dirId);
+    o.log.info({ backendId, dirId, ...report }, 'rollups recomputed');
     o.scheduler.foldSoon(backendId); // the subtree root's correction travels up as a delta
   });
-  const sweep = () => o.backendIds.forEach((id) => o.scheduler.foldSoon(id));
-  sweep(); // deltas left by a previous run, or by the migration that introduced rollups
+  // Deltas left by a previous run (or by the migration that introduced rollups), folds lost to a
+  // Redis outage, and recomputes asked for whose job was lost: the STALE mark is the request.
+  const sweep = () => {
+    for (const backendId of o.backendIds) {
+      o.scheduler.foldSoon(backendId);
+      staleRoots(o.db, backendId, 100)
+        .then((ids) => Promise.all(ids.map((id) => o.scheduler.recompute(backendId, id))))
+        .catch((err) => o.log.warn({ err: String(err), backendId }, 'could not queue the recomputes of stale rollups'));
+    }
+  };
+  sweep();
   const timer = setInterval(sweep, o.sweepMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };

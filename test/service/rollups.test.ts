@@ -19,14 +19,12 @@ let s: TestServer;
 
 test.before(async () => {
   const queues: Record<string, string> = testDbKind === 'pg' ? { REDIS_URL: SHARED_REDIS_URL, FILESTORE_QUEUE_PREFIX: prefix } : {};
-  s = await startTestServer({
-    ...queues,
-    FILESTORE_WORKERS: 'off',
-    FILESTORE_ROLLUP_FOLD_DELAY_MS: '50',
-    FILESTORE_EVENTS_HEARTBEAT_MS: '200',
-    FILESTORE_JOB_ATTEMPTS: '5',
-    FILESTORE_JOB_BACKOFF_MS: '2000',
-  });
+  // Workers off: on PostgreSQL as configured in service mode; on PGlite (no Redis, where the setting is
+  // refused) by hand, so that this process's own inline queue holds the jobs until the test starts workers.
+  s = await startTestServer(
+    { ...queues, FILESTORE_ROLLUP_FOLD_DELAY_MS: '50', FILESTORE_EVENTS_HEARTBEAT_MS: '200', FILESTORE_JOB_ATTEMPTS: '5', FILESTORE_JOB_BACKOFF_MS: '2000' },
+    (config) => ({ ...config, jobs: { ...config.jobs, runWorkers: false } }),
+  );
 });
 
 test.after.always(async () => {
@@ -100,12 +98,16 @@ test.serial('rollup.updated events are coalesced: far fewer than writes, the las
   t.log(`${forX.length} rollup.updated events for ev/x after 40 writes`);
 });
 
-test.serial('a recompute of a path that is not a directory fails for good, without retries', async (t) => {
-  await s.client.write({ path: 'plain.txt' }, Buffer.from('x'));
+test.serial('a recompute of something that is not a live directory: refused when asked, failed for good (no retries) as a job', async (t) => {
+  const file = await s.client.write({ path: 'plain.txt' }, Buffer.from('x'));
+  const { scheduler, queue } = s.app.jobs;
+  await t.throwsAsync(scheduler.requestRecompute(s.app.services.db, 1, 'plain.txt'), { message: /is a file; only directories have rollups/ });
+  await t.throwsAsync(scheduler.requestRecompute(s.app.services.db, 1, 'no/such/dir'), { message: /is not a live node/ });
+  // A job whose directory became a file's id or vanished before it ran (say, deleted meanwhile).
   const started = Date.now();
-  await s.app.jobs.scheduler.requestRecompute(s.app.services.db, 1, 'plain.txt');
-  await s.app.jobs.scheduler.requestRecompute(s.app.services.db, 1, 'no/such/dir');
-  await s.app.jobs.queue.drained(10_000);
-  t.is((await s.app.jobs.queue.counts())[RECOMPUTE_JOB].failed, 2);
+  await scheduler.recompute(1, Number(file.node!.id));
+  await scheduler.recompute(1, 987_654_321);
+  await queue.drained(10_000);
+  t.is((await queue.counts())['rollups.recompute'].failed, 2);
   t.true(Date.now() - started < 2000, 'not retried (the backoff is 2 s)');
 });

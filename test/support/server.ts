@@ -6,7 +6,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import pino from 'pino';
 import { startApp, type App } from '../../src/app.js';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig, type Config } from '../../src/config/config.js';
 import { TestClient } from './client.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
@@ -51,9 +51,10 @@ export async function makeTestEnv(extra: Record<string, string> = {}): Promise<T
   };
 }
 
-export async function startTestServer(extra: Record<string, string> = {}): Promise<TestServer> {
+/** `adjust`: a change to the loaded configuration that the environment cannot express. */
+export async function startTestServer(extra: Record<string, string> = {}, adjust: (c: Config) => Config = (c) => c): Promise<TestServer> {
   const testEnv = await makeTestEnv(extra);
-  const app = await startApp(loadConfig(testEnv.env), pino({ level: 'warn' }));
+  const app = await startApp(adjust(loadConfig(testEnv.env)), pino({ level: 'warn' }));
   const client = new TestClient(`127.0.0.1:${app.port}`, extra.FILESTORE_TOKENS?.split(',')[0]?.split(':')[1]);
   return {
     app,
