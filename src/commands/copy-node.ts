@@ -67,8 +67,9 @@ export async function recoverCopyNode(svc: Services, e: JournalRecord): Promise<
       (!replacedBefore || (replacedBefore.kind === 'FILE' && node!.kind === 'FILE' && (await contentHash(entry.backend, target)) === node!.sha256));
     if (node && !stillStaged && landed) {
       const made = await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
-      const parent = await nodes.findLive(tx, entry.id, parentOf(target));
+      const parent = await nodes.findLive(tx, entry.id, parentOf(target), 'share');
       if (parent) {
+        if (node.kind === 'DIRECTORY') await nodes.lockDescendants(tx, e.backendId, e.path, 'share');
         const replaced = await nodes.findLive(tx, entry.id, target, 'update');
         const gone = replaced ? await nodes.deleteSubtree(tx, replaced, e.id) : null;
         const copy = await nodes.copySubtree(tx, node, { backendId: entry.id, path: target, name: baseName(target), parentId: parent.id }, e.id);

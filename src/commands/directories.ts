@@ -134,7 +134,7 @@ export async function settlePlannedDirs(
     if (await nodes.findLive(tx, entry.id, dir)) continue;
     const stat = await entry.backend.stat(dir);
     if (stat?.kind !== 'directory') break;
-    const parent = await nodes.findLive(tx, entry.id, parentOf(dir));
+    const parent = await nodes.findLive(tx, entry.id, parentOf(dir), 'share');
     if (!parent) break;
     const row = await nodes.insertNode(tx, { backendId: entry.id, parentId: parent.id, path: dir, name: baseName(dir), kind: 'DIRECTORY' }, journalId);
     if (row) made.push(row);

@@ -47,7 +47,7 @@ export async function recoverMoveNode(svc: Services, e: JournalRecord): Promise<
     const node = await nodes.findLive(tx, e.backendId, e.path, 'update');
     if (node && sourceGone && targetThere) {
       const made = await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
-      const parent = await nodes.findLive(tx, e.backendId, parentOf(target));
+      const parent = await nodes.findLive(tx, e.backendId, parentOf(target), 'share');
       if (parent) {
         if (node.kind === 'DIRECTORY') await nodes.lockDescendants(tx, e.backendId, e.path, 'update');
         const replaced = await nodes.findLive(tx, e.backendId, target, 'update');

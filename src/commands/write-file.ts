@@ -167,7 +167,7 @@ export async function recoverWriteFile(svc: Services, e: JournalRecord): Promise
     if (published) {
       // The rename happened and the transaction did not commit: roll the metadata forward.
       const made = await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
-      const parent = await nodes.findLive(tx, entry.id, parentOf(e.path));
+      const parent = await nodes.findLive(tx, entry.id, parentOf(e.path), 'share');
       const existing = await nodes.findLive(tx, entry.id, e.path, 'update');
       if (parent && existing?.kind !== 'DIRECTORY') {
         const node = (await upsertFileRow(tx, entry, e.path, parent, existing, {
