@@ -59,9 +59,10 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     await db.close();
     throw err;
   }) : db;
-  const events = startEvents(eventsDb, config.events, config.redisUrl, config.backends.map((b) => b.id), log);
-  const jobs = startJobs(config, db, events.hub, log, config.jobs.runWorkers);
+  const events = await startEvents(eventsDb, config.events, config.redisUrl, config.backends.map((b) => b.id), log);
+  let started: JobsRuntime | undefined;
   try {
+    const jobs = (started = await startJobs(config, db, events.hub, log, config.jobs.runWorkers));
     const services = await openServices(config, db, events.hub, jobs.scheduler);
     const report = await recover(services);
     if (report.resolved.length || report.stagingRemoved) log.warn(report, 'recovered commands left in flight by a previous run');
@@ -88,7 +89,7 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
       },
     };
   } catch (err) {
-    await jobs.close().catch(() => {});
+    await started?.close().catch(() => {});
     await events.close().catch(() => {});
     if (eventsDb !== db) await eventsDb.close().catch(() => {});
     await db.close().catch(() => {});

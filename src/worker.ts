@@ -20,8 +20,8 @@ export async function startWorker(config: Config, log: Logger = pino({ level: co
   }
   const db = await openDatabase(config);
   // Events written by workers (filestore.rollup.updated) wake the API servers' hubs through Redis.
-  const events = startEvents(db, config.events, config.redisUrl, config.backends.map((b) => b.id), log);
-  const jobs = startJobs(config, db, events.hub, log, true);
+  const events = await startEvents(db, config.events, config.redisUrl, config.backends.map((b) => b.id), log);
+  const jobs = await startJobs(config, db, events.hub, log, true);
   log.info({ queues: 'bullmq', prefix: config.jobs.prefix, backends: config.backends.map((b) => b.id) }, 'filestore workers running');
   return {
     jobs,

@@ -124,7 +124,7 @@ export async function rollupRecompute(settings: Settings, redis: BenchRedis, dat
     const before = stopRss();
     const rssBaselineMiB = before.peakMiB;
 
-    const queue = openQueue({ redisUrl: redis.url, prefix: s.prefix });
+    const queue = await openQueue({ redisUrl: redis.url, prefix: s.prefix });
     const job: RecomputeJob = { backendId: BACKEND_ID, dirId: root };
     const stopDuring = sampleRss(s.served.pid, RSS_EVERY_MS);
     const t0 = performance.now();

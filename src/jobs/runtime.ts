@@ -16,9 +16,9 @@ export interface JobsRuntime {
   close(): Promise<void>;
 }
 
-export function startJobs(config: Config, db: Database, commits: CommitListener, log: Logger, runWorkers: boolean): JobsRuntime {
+export async function startJobs(config: Config, db: Database, commits: CommitListener, log: Logger, runWorkers: boolean): Promise<JobsRuntime> {
   setRollupRecording(config.rollups.enabled);
-  const queue = openQueue({
+  const queue = await openQueue({
     redisUrl: config.redisUrl,
     prefix: config.jobs.prefix,
     retry: { attempts: config.jobs.attempts, backoffMs: config.jobs.backoffMs },

@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { BullMqQueue, openQueue, type JobQueue } from '../../src/jobs/index.js';
+import { BullMqQueue } from '../../src/jobs/bullmq-queue.js';
+import { openQueue, type JobQueue } from '../../src/jobs/index.js';
 import { startRedis } from '../support/redis.js';
 import { queueContract } from './queue-contract.js';
 
@@ -55,7 +56,7 @@ test.serial('bullmq: enqueue rejects within seconds when Redis is unreachable', 
 
 test.serial('bullmq: keys live under the prefix; openQueue picks BullMQ for a Redis URL', async (t) => {
   const prefix = newPrefix();
-  const q = openQueue({ redisUrl: REDIS_URL, prefix });
+  const q = await openQueue({ redisUrl: REDIS_URL, prefix });
   try {
     t.is(q.kind, 'bullmq');
     await q.enqueue('keyed', { a: 1 }, { delayMs: 60_000 });

@@ -6,7 +6,7 @@ queueContract('inline', async (retry, onFailed) => new InlineQueue({ retry, onFa
 
 test('openQueue: no Redis URL, or "inline", gives the in-process queue', async (t) => {
   for (const redisUrl of [null, 'inline']) {
-    const q = openQueue({ redisUrl, prefix: 'unused' });
+    const q = await openQueue({ redisUrl, prefix: 'unused' });
     t.is(q.kind, 'inline');
     await q.close();
   }
