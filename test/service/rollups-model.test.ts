@@ -108,6 +108,8 @@ const transfer = (verb: 'moveNode' | 'copyNode', at: number, to: number, name: s
   async run(m, r) {
     const src = pick(nodes(m), at);
     const target = join(pick(dirs(m), to), name);
+    const deepest = Math.max(...[...m.keys()].filter((p) => under(p, src)).map((p) => depth(target) + depth(p) - depth(src)));
+    if (deepest > MAX_DEPTH) return;
     const req = { backendId: 1, path: r.abs(src), targetPath: r.abs(target), overwrite };
     if (await r.attempt(() => s.client.fs(verb, req))) {
       if (overwrite) m.delete(target);
