@@ -20,7 +20,6 @@ CREATE TABLE "rollups" (
 	CONSTRAINT "rollups_backend_id_dir_id_pk" PRIMARY KEY("backend_id","dir_id")
 );
 --> statement-breakpoint
-CREATE INDEX "rollup_deltas_dir_idx" ON "rollup_deltas" USING btree ("backend_id","dir_id");--> statement-breakpoint
 -- Directories that exist already: a rollup row each, and their direct contents as deltas, which the rollup worker folds.
 INSERT INTO "rollups" ("backend_id", "dir_id") SELECT "backend_id", "id" FROM "nodes" WHERE "kind" = 'DIRECTORY' AND "state" <> 'DELETED';--> statement-breakpoint
 INSERT INTO "rollup_deltas" ("backend_id", "dir_id", "size_bytes", "file_count", "dir_count")

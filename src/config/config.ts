@@ -93,7 +93,7 @@ const envSchema = z.object({
   FILESTORE_JOB_BACKOFF_MS: z.coerce.number().int().min(1).default(1000),
   FILESTORE_JOB_STALLED_MS: z.coerce.number().int().min(500).default(30_000),
   FILESTORE_ROLLUPS: z.enum(['on', 'off']).default('on'),
-  FILESTORE_ROLLUP_FOLD_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(100),
+  FILESTORE_ROLLUP_FOLD_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(250),
   FILESTORE_ROLLUP_BATCH: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   FILESTORE_ROLLUP_SWEEP_MS: z.coerce.number().int().min(100).default(30_000),
 });

@@ -5,7 +5,7 @@
 // change before it commits (docs/decisions/003-rollups.md).
 import { sql, type SQL } from 'drizzle-orm';
 import { likePrefixPattern } from '../paths/index.js';
-import type { Delta } from '../rollups/delta.js';
+import { isZero, type Delta } from '../rollups/delta.js';
 import type { Executor } from './database.js';
 import { date, int, toNode, type NodeRecord, type RollupRecord, type RollupState } from './records.js';
 
@@ -51,7 +51,7 @@ export function insertedNodesCtes(): SQL[] {
 
 /** A CTE adding `d` to the parent of the single node in `changed`. */
 export function parentDeltaCtes(d: Delta): SQL[] {
-  if (!recording || (d.sizeBytes === 0 && d.fileCount === 0 && d.dirCount === 0)) return [];
+  if (!recording || isZero(d)) return [];
   return [
     sql`rollup_delta AS (${INSERT_DELTAS}
           SELECT backend_id, parent_id, ${d.sizeBytes}, ${d.fileCount}, ${d.dirCount} FROM changed WHERE parent_id IS NOT NULL)`,
@@ -78,50 +78,52 @@ export function subtreeDeltaCtes(node: NodeRecord, moves: { dirId: number; sign:
   ];
 }
 
-export interface ClaimedDeltas {
-  rows: number;
-  byDir: Map<number, Delta>;
-}
-
-/** Takes up to `limit` of a backend's oldest deltas out of the table (the caller's transaction commits or restores them). */
-export async function claimDeltas(ex: Executor, backendId: number, limit: number): Promise<ClaimedDeltas> {
-  const rows = await ex.rows(
-    sql`WITH claimed AS (
-          DELETE FROM rollup_deltas WHERE backend_id = ${backendId}
-            AND id IN (SELECT id FROM rollup_deltas WHERE backend_id = ${backendId} ORDER BY id LIMIT ${limit})
-          RETURNING dir_id, size_bytes, file_count, dir_count)
-        SELECT dir_id, sum(size_bytes) AS size_bytes, sum(file_count) AS file_count, sum(dir_count) AS dir_count, count(*) AS n
-        FROM claimed GROUP BY dir_id`,
-  );
-  const byDir = new Map<number, Delta>();
-  let n = 0;
-  for (const r of rows) {
-    n += int(r.n);
-    byDir.set(int(r.dir_id), { sizeBytes: int(r.size_bytes), fileCount: int(r.file_count), dirCount: int(r.dir_count) });
-  }
-  return { rows: n, byDir };
+export interface FoldedBatch {
+  /** Deltas taken out of the table. */
+  claimed: number;
+  /** Directories whose rollup changed, the shallowest first (at most MAX_ROLLUP_EVENTS), with their new rollup. */
+  changed: { node: NodeRecord; rollup: RollupRecord }[];
 }
 
 /**
- * Adds each delta to its directory's rollup row, for directories that are still live, and returns
- * their parents (null for a backend root). Deltas of deleted directories are dropped: the delete took
- * the directory's folded weight out of its ancestors, and what it did not fold never reached them.
+ * One fold batch in one statement (one snapshot): takes up to `limit` of the backend's oldest deltas
+ * out of the table, carries each from its directory up the parent chain to the root, and adds the
+ * sums to the rollup rows. Deltas of directories no longer live are dropped: the delete took the
+ * directory's folded weight out of its ancestors, and what it did not fold never reached them (a live
+ * directory's ancestors are live). The caller holds the backend's rollup lock, so no directory moves
+ * or disappears meanwhile; its transaction commits the batch or gives every delta back.
  */
-export async function applyDeltas(ex: Executor, backendId: number, byDir: Map<number, Delta>): Promise<Map<number, number | null>> {
-  const values = [...byDir].map(([dirId, d]) => ({ dir_id: dirId, size_bytes: d.sizeBytes, file_count: d.fileCount, dir_count: d.dirCount }));
+export async function foldBatch(ex: Executor, backendId: number, limit: number): Promise<FoldedBatch> {
   const rows = await ex.rows(
-    sql`WITH v AS (SELECT * FROM jsonb_to_recordset(${JSON.stringify(values)}::jsonb) AS v(dir_id int8, size_bytes int8, file_count int8, dir_count int8)),
-        live AS (SELECT n.id, n.parent_id FROM nodes n JOIN v ON n.backend_id = ${backendId} AND n.id = v.dir_id
-                 WHERE n.kind = 'DIRECTORY' AND n.state <> 'DELETED'),
-        upd AS (INSERT INTO rollups AS r (backend_id, dir_id, size_bytes, file_count, dir_count, calculated_at)
-                SELECT ${backendId}, v.dir_id, v.size_bytes, v.file_count, v.dir_count, now() FROM v JOIN live ON live.id = v.dir_id
-                ON CONFLICT (backend_id, dir_id) DO UPDATE SET
-                  size_bytes = r.size_bytes + excluded.size_bytes, file_count = r.file_count + excluded.file_count,
-                  dir_count = r.dir_count + excluded.dir_count, calculated_at = now()
-                RETURNING dir_id)
-        SELECT live.id, live.parent_id FROM live JOIN upd ON upd.dir_id = live.id`,
+    sql`WITH RECURSIVE claimed AS (
+          DELETE FROM rollup_deltas WHERE backend_id = ${backendId}
+            AND id IN (SELECT id FROM rollup_deltas WHERE backend_id = ${backendId} ORDER BY id LIMIT ${limit})
+          RETURNING dir_id, size_bytes, file_count, dir_count),
+        chain AS (
+          SELECT n.id, n.parent_id, c.size_bytes, c.file_count, c.dir_count
+          FROM claimed c JOIN nodes n ON n.backend_id = ${backendId} AND n.id = c.dir_id AND n.kind = 'DIRECTORY' AND n.state <> 'DELETED'
+          UNION ALL
+          SELECT p.id, p.parent_id, chain.size_bytes, chain.file_count, chain.dir_count
+          FROM chain JOIN nodes p ON p.backend_id = ${backendId} AND p.id = chain.parent_id),
+        sums AS (
+          SELECT id, sum(size_bytes)::int8 AS b, sum(file_count)::int8 AS f, sum(dir_count)::int8 AS d FROM chain GROUP BY id
+          HAVING (sum(size_bytes), sum(file_count), sum(dir_count)) <> (0, 0, 0)),
+        upd AS (
+          INSERT INTO rollups AS r (backend_id, dir_id, size_bytes, file_count, dir_count, calculated_at)
+          SELECT ${backendId}, id, b, f, d, now() FROM sums
+          ON CONFLICT (backend_id, dir_id) DO UPDATE SET
+            size_bytes = r.size_bytes + excluded.size_bytes, file_count = r.file_count + excluded.file_count,
+            dir_count = r.dir_count + excluded.dir_count, calculated_at = now()
+          RETURNING r.dir_id, r.size_bytes, r.file_count, r.dir_count, r.stale, r.calculated_at),
+        changed AS (
+          SELECT n.*, upd.size_bytes AS r_size_bytes, upd.file_count AS r_file_count, upd.dir_count AS r_dir_count,
+                 upd.stale AS r_stale, upd.calculated_at AS r_calculated_at
+          FROM upd JOIN nodes n ON n.backend_id = ${backendId} AND n.id = upd.dir_id
+          ORDER BY length(n.path) - length(replace(n.path, '/', '')), n.path LIMIT ${MAX_ROLLUP_EVENTS})
+        SELECT k.claimed, changed.* FROM (SELECT count(*) AS claimed FROM claimed) k LEFT JOIN changed ON true`,
   );
-  return new Map(rows.map((r) => [int(r.id), r.parent_id === null ? null : int(r.parent_id)]));
+  const changed = rows.filter((r) => r.id !== null).map((r) => ({ node: toNode(r), rollup: rollupOf(r, 'r_', 'UP_TO_DATE') }));
+  return { claimed: int(rows[0].claimed), changed };
 }
 
 /** At most this many filestore.rollup.updated events per fold or recompute: the shallowest directories'. */

@@ -1,12 +1,12 @@
 // Folding: a backend's unfolded deltas, in batches, each in one transaction that applies them to
-// their directories and carries them up to the root. A crash mid-batch rolls the whole batch back.
+// their directories and carries them up to the root (one statement, rollups-repo foldBatch), then
+// writes the events. A crash mid-batch rolls the whole batch back.
 import type { Database, Executor } from '../db/database.js';
 import { appendEvents } from '../db/events-repo.js';
-import { applyDeltas, claimDeltas, dirsWithRollups, lockFolds } from '../db/rollups-repo.js';
+import { foldBatch, lockFolds } from '../db/rollups-repo.js';
 import { crashPoint } from '../commands/crash-points.js';
 import type { CommitListener } from '../commands/services.js';
 import { rollupUpdated } from '../events/change-events.js';
-import { add, carryToParents, isZero, sumByKey, ZERO, type Delta } from './delta.js';
 
 export const WORKER_ORIGIN = { journalId: null, command: null, principal: 'filestore:rollup-worker' };
 
@@ -21,7 +21,7 @@ export interface FoldReport {
 export async function foldBackend(db: Database, commits: CommitListener, backendId: number, batchSize: number): Promise<FoldReport> {
   const report: FoldReport = { deltas: 0, batches: 0, dirsChanged: 0 };
   for (;;) {
-    const batch = await db.transaction((tx) => foldBatch(tx, backendId, batchSize));
+    const batch = await db.transaction((tx) => foldOnce(tx, backendId, batchSize));
     if (batch.cursor !== null) commits.committed(batch.cursor);
     report.deltas += batch.deltas;
     report.batches += batch.deltas ? 1 : 0;
@@ -30,19 +30,10 @@ export async function foldBackend(db: Database, commits: CommitListener, backend
   }
 }
 
-async function foldBatch(tx: Executor, backendId: number, limit: number) {
+async function foldOnce(tx: Executor, backendId: number, limit: number) {
   await lockFolds(tx, backendId);
-  const claimed = await claimDeltas(tx, backendId, limit);
-  const net = new Map<number, Delta>();
-  let level = sumByKey(claimed.byDir);
-  for (let depth = 0; level.size; depth++) {
-    const parents = await applyDeltas(tx, backendId, level);
-    for (const dirId of parents.keys()) net.set(dirId, add(net.get(dirId) ?? ZERO, level.get(dirId)!));
-    if (depth === 0) crashPoint('rollup:fold-mid-batch');
-    level = carryToParents(new Map([...level].filter(([dirId]) => parents.has(dirId))), parents);
-  }
-  const changed = [...net].filter(([, d]) => !isZero(d)).map(([dirId]) => dirId);
-  const dirs = await dirsWithRollups(tx, backendId, changed);
-  const cursor = await appendEvents(tx, dirs.map((d) => rollupUpdated(d.node, d.rollup)), WORKER_ORIGIN);
-  return { deltas: claimed.rows, dirsChanged: dirs.length, cursor };
+  const batch = await foldBatch(tx, backendId, limit);
+  crashPoint('rollup:fold-mid-batch');
+  const cursor = await appendEvents(tx, batch.changed.map((d) => rollupUpdated(d.node, d.rollup)), WORKER_ORIGIN);
+  return { deltas: batch.claimed, dirsChanged: batch.changed.length, cursor };
 }
