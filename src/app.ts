@@ -70,6 +70,7 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     if (report.unresolved.length) log.error({ unresolved: report.unresolved }, 'some commands left in flight could not be resolved; they stay PENDING');
     const server = await startGrpcServer({ svc: services, events: events.service, auth: new Authenticator(config.tokens), log }, config.grpcAddr);
     const queues = config.redisUrl ? 'bullmq' : 'inline';
+    let stopping: Promise<void> | undefined;
     log.info(
       { addr: config.grpcAddr, port: server.port, database: db.kind, events: config.redisUrl ? 'redis' : 'in-process', queues, workers: config.jobs.runWorkers, instance: config.instanceId },
       'filestore serving',
@@ -80,12 +81,16 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
       server,
       port: server.port,
       log,
-      async stop(graceMs = config.shutdownGraceMs) {
-        await events.close(); // ends subscriptions (UNAVAILABLE: resume elsewhere), which would hold the drain
-        await server.drain(graceMs);
-        await jobs.close();
-        if (eventsDb !== db) await eventsDb.close();
-        await db.close();
+      stop(graceMs = config.shutdownGraceMs) {
+        // Once: a second call (a signal during shutdown, a test's teardown) waits for the first.
+        stopping ??= (async () => {
+          await events.close(); // ends subscriptions (UNAVAILABLE: resume elsewhere), which would hold the drain
+          await server.drain(graceMs);
+          await jobs.close();
+          if (eventsDb !== db) await eventsDb.close();
+          await db.close();
+        })();
+        return stopping;
       },
     };
   } catch (err) {

@@ -22,6 +22,22 @@ program
   });
 
 program
+  .command('rollups:recompute')
+  .argument('[path]', 'the subtree to recompute ("" is the whole backend)', '')
+  .option('--backend <id>', 'backend id', (v) => Number(v), 1)
+  .option('--offline', 'embedded database only: no server has it open', false)
+  .description('recompute the rollups of a subtree from its nodes: queued for the workers with REDIS_URL, at once without')
+  .action(async (path: string, opts: { backend: number; offline: boolean }) => {
+    const { rollupsRecompute } = await import('./rollups-recompute.js');
+    try {
+      console.log(await rollupsRecompute(loadConfig(), { backend: opts.backend, path, offline: opts.offline }));
+    } catch (err) {
+      console.error(`filestore rollups:recompute: ${(err as Error).message}`);
+      process.exitCode = 2;
+    }
+  });
+
+program
   .command('migrate')
   .description('apply database migrations (DATABASE_URL, or the embedded PGlite under FILESTORE_DATA_DIR) and exit')
   .action(async () => {
