@@ -161,12 +161,12 @@ const PENDING_SCAN_LIMIT = 1000;
  */
 export async function readRollup(ex: Executor, dir: NodeRecord): Promise<RollupRecord | null> {
   const rows = await ex.rows(
-    sql`SELECT r.*,
-          (SELECT count(*) FROM (SELECT dir_id FROM rollup_deltas WHERE backend_id = ${dir.backendId} LIMIT ${PENDING_SCAN_LIMIT}) d) AS scanned,
-          (SELECT count(*) FROM (SELECT dir_id FROM rollup_deltas WHERE backend_id = ${dir.backendId} LIMIT ${PENDING_SCAN_LIMIT}) d
-             JOIN nodes n ON n.backend_id = ${dir.backendId} AND n.id = d.dir_id AND n.state <> 'DELETED'
-           WHERE p.path = '' OR n.id = p.id OR starts_with(n.path, p.path || '/')) AS mine
+    sql`SELECT r.*, w.scanned, w.mine
         FROM rollups r JOIN nodes p ON p.backend_id = r.backend_id AND p.id = r.dir_id
+        CROSS JOIN LATERAL (
+          SELECT count(*) AS scanned, count(n.id) FILTER (WHERE p.path = '' OR n.id = p.id OR starts_with(n.path, p.path || '/')) AS mine
+          FROM (SELECT dir_id FROM rollup_deltas WHERE backend_id = ${dir.backendId} LIMIT ${PENDING_SCAN_LIMIT}) d
+          LEFT JOIN nodes n ON n.backend_id = ${dir.backendId} AND n.id = d.dir_id AND n.state <> 'DELETED') w
         WHERE r.backend_id = ${dir.backendId} AND r.dir_id = ${dir.id}`,
   );
   if (!rows.length) return null;
@@ -282,9 +282,4 @@ export async function freshness(ex: Executor): Promise<RollupFreshness[]> {
         FROM backends b ORDER BY b.backend_id`,
   );
   return rows.map((r) => ({ backendId: int(r.backend_id), pendingDeltas: int(r.pending), oldestPendingSeconds: Number(r.oldest), staleDirs: int(r.stale) }));
-}
-
-export async function pendingDeltaCount(ex: Executor, backendId: number): Promise<number> {
-  const rows = await ex.rows(sql`SELECT count(*) AS n FROM rollup_deltas WHERE backend_id = ${backendId}`);
-  return int(rows[0].n);
 }
