@@ -8,7 +8,6 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import { RollupState } from '../../gen/filestore/v1/node.js';
 import { openQueue } from '../../src/jobs/index.js';
 import { RECOMPUTE_JOB, type RecomputeJob } from '../../src/rollups/scheduler.js';
 import { BACKEND_ID } from '../lib/client.js';
@@ -16,7 +15,7 @@ import type { Settings } from '../lib/env.js';
 import type { BenchRedis } from '../lib/redis.js';
 import { rootId, startRollupServer } from '../lib/rollup-server.js';
 import { sampleRss, type RssWindow } from '../lib/rss-sampler.js';
-import type { RollupRoot } from './rollups-writers.js';
+import { rootRollup, type RollupRoot } from './rollups-writers.js';
 
 const TIMEOUT_MS = 180_000;
 const RSS_EVERY_MS = 50;
@@ -144,21 +143,14 @@ export async function rollupRecompute(settings: Settings, redis: BenchRedis, dat
     }
     const rss = stopDuring();
 
-    const node = (await s.client.getNode({ backendId: BACKEND_ID, path: '', nodeId: 0 })).node;
-    const r = node?.rollup;
-    const rootRollup: RollupRoot = {
-      fileCount: r?.fileCount ?? -1,
-      dirCount: r?.dirCount ?? -1,
-      sizeBytes: r?.sizeBytes ?? -1,
-      state: r ? (RollupState[r.state] ?? String(r.state)).replace('ROLLUP_STATE_', '') : 'none',
-    };
-    const exact = rootRollup.fileCount === files && rootRollup.dirCount === dirs && rootRollup.sizeBytes === sizeBytes && rootRollup.state === 'UP_TO_DATE';
+    const after = await rootRollup(s.client);
+    const exact = after.fileCount === files && after.dirCount === dirs && after.sizeBytes === sizeBytes && after.state === 'UP_TO_DATE';
     const parsed = serverLog(s.served.output, 'rollups recomputed');
     const serverReport = parsed?.ms !== undefined ? { ms: parsed.ms, dirs: parsed.dirs ?? -1, corrected: parsed.corrected ?? -1 } : undefined;
     log(
       `  recompute: ${recomputeMs === null ? `not done after ${TIMEOUT_MS} ms` : `${(recomputeMs / 1000).toFixed(2)} s`}` +
         `${serverReport ? ` (server: ${(serverReport.ms / 1000).toFixed(2)} s, ${serverReport.dirs} dirs)` : ''}; ` +
-        `root ${rootRollup.fileCount} files / ${rootRollup.dirCount} dirs / ${rootRollup.sizeBytes} bytes (${rootRollup.state}); ` +
+        `root ${after.fileCount} files / ${after.dirCount} dirs / ${after.sizeBytes} bytes (${after.state}); ` +
         `RSS ${rssBaselineMiB.toFixed(0)} MiB before, peak ${rss.peakMiB.toFixed(0)} MiB (VmHWM ${rss.hwmMiB.toFixed(0)})`,
     );
     return {
@@ -170,7 +162,7 @@ export async function rollupRecompute(settings: Settings, redis: BenchRedis, dat
       loadMs,
       recomputeMs,
       ...(serverReport ? { serverReport } : {}),
-      root: rootRollup,
+      root: after,
       exact,
       rssBaselineMiB,
       rss,

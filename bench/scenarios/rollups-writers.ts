@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RollupState } from '../../gen/filestore/v1/node.js';
-import { BACKEND_ID } from '../lib/client.js';
+import { BACKEND_ID, type BenchClient } from '../lib/client.js';
 import type { LoopResult } from '../lib/closed-loop.js';
 import type { Settings } from '../lib/env.js';
 import type { BenchRedis } from '../lib/redis.js';
@@ -25,6 +25,17 @@ export interface RollupRoot {
   dirCount: number;
   sizeBytes: number;
   state: string;
+}
+
+/** GetNode of backend 1's root, its rollup flattened for the report (-1 / 'none' when absent). */
+export async function rootRollup(client: BenchClient): Promise<RollupRoot> {
+  const r = (await client.getNode({ backendId: BACKEND_ID, path: '', nodeId: 0 })).node?.rollup;
+  return {
+    fileCount: r?.fileCount ?? -1,
+    dirCount: r?.dirCount ?? -1,
+    sizeBytes: r?.sizeBytes ?? -1,
+    state: r ? (RollupState[r.state] ?? String(r.state)).replace('ROLLUP_STATE_', '') : 'none',
+  };
 }
 
 export interface WritersRun {
@@ -74,14 +85,7 @@ async function run(settings: Settings, redis: BenchRedis, dataDir: string, rollu
         await sleep(10);
       }
     }
-    const node = (await s.client.getNode({ backendId: BACKEND_ID, path: '', nodeId: 0 })).node;
-    const r = node?.rollup;
-    const root: RollupRoot = {
-      fileCount: r?.fileCount ?? -1,
-      dirCount: r?.dirCount ?? -1,
-      sizeBytes: r?.sizeBytes ?? -1,
-      state: r ? (RollupState[r.state] ?? String(r.state)).replace('ROLLUP_STATE_', '') : 'none',
-    };
+    const root = await rootRollup(s.client);
     const expected = { fileCount: filesWritten, dirCount: ROLLUP_WRITERS * DIRS_PER_WRITER, sizeBytes: filesWritten * content.length };
     const exact = root.fileCount === expected.fileCount && root.dirCount === expected.dirCount && root.sizeBytes === expected.sizeBytes && root.state === 'UP_TO_DATE';
     log(
