@@ -6,6 +6,7 @@ import { LocalBackend } from './backends/local.js';
 import { recover } from './commands/recovery.js';
 import { BackendRegistry, type CommitListener, type Services } from './commands/services.js';
 import type { Config } from './config/config.js';
+import { newInstanceId } from './config/instance-id.js';
 import { upsertBackend } from './db/backends-repo.js';
 import { connectPglite, connectPostgres, type Database } from './db/database.js';
 import { ensureRoot } from './db/nodes-repo.js';
@@ -30,9 +31,10 @@ export async function openDatabase(config: Config): Promise<Database> {
 }
 
 export async function openServices(config: Config, db: Database, commits: CommitListener, rollups: RollupNotifier): Promise<Services> {
+  const instanceId = config.instanceId ?? newInstanceId(0);
   const entries = [];
   for (const b of config.backends) {
-    const backend = new LocalBackend({ id: b.id, root: b.root, instanceId: config.instanceId });
+    const backend = new LocalBackend({ id: b.id, root: b.root, instanceId });
     await backend.open();
     await upsertBackend(db, { id: b.id, name: b.name, kind: b.kind, location: backend.location, config: {} });
     await ensureRoot(db, b.id);
@@ -43,7 +45,7 @@ export async function openServices(config: Config, db: Database, commits: Commit
     commits,
     rollups,
     backends: new BackendRegistry(entries),
-    instanceId: config.instanceId,
+    instanceId,
     limits: { maxUploadBytes: config.maxUploadBytes, maxMetadataBytes: config.maxMetadataBytes, readChunkBytes: config.readChunkBytes },
   };
 }
@@ -72,7 +74,7 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     const queues = config.redisUrl ? 'bullmq' : 'inline';
     let stopping: Promise<void> | undefined;
     log.info(
-      { addr: config.grpcAddr, port: server.port, database: db.kind, events: config.redisUrl ? 'redis' : 'in-process', queues, workers: config.jobs.runWorkers, instance: config.instanceId },
+      { addr: config.grpcAddr, port: server.port, database: db.kind, events: config.redisUrl ? 'redis' : 'in-process', queues, workers: config.jobs.runWorkers, instance: services.instanceId },
       'filestore serving',
     );
     return {

@@ -1,6 +1,5 @@
 // One typed configuration, defaults in one place, validated at start.
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
@@ -11,6 +10,8 @@ const backendSchema = z.object({
   kind: z.literal('local'),
   root: z.string().min(1),
   readOnly: z.boolean().default(false),
+  /** Create the root when it is missing (otherwise a missing root, e.g. an unmounted volume, is refused). */
+  create: z.boolean().default(false),
 });
 export type BackendConfig = z.infer<typeof backendSchema>;
 
@@ -25,7 +26,9 @@ export interface Config {
   backends: BackendConfig[];
   /** token → principal; empty means authentication is off (loopback only). */
   tokens: Map<string, string>;
-  instanceId: string;
+  /** Set by FILESTORE_INSTANCE_ID; null: the process makes a unique one at each start. */
+  instanceId: string | null;
+  recovery: RecoveryConfig;
   maxUploadBytes: number;
   maxMetadataBytes: number;
   readChunkBytes: number;
@@ -47,6 +50,13 @@ export interface JobsConfig {
   backoffMs: number;
   /** How long a job taken by a worker that died stays taken before another worker runs it (BullMQ). */
   stalledMs: number;
+}
+
+export interface RecoveryConfig {
+  /** How often a process looks for commands left PENDING by dead processes (and its own stuck ones). */
+  intervalMs: number;
+  /** After (re)taking its lease, how long a process waits before it judges other processes dead. */
+  graceMs: number;
 }
 
 export interface RollupsConfig {
@@ -75,6 +85,8 @@ const envSchema = z.object({
   FILESTORE_TOKENS: z.string().optional(),
   FILESTORE_TOKENS_PATH: z.string().optional(),
   FILESTORE_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
+  FILESTORE_RECOVERY_INTERVAL_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
+  FILESTORE_RECOVERY_GRACE_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   FILESTORE_MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(64 * 1024 ** 3),
   FILESTORE_MAX_METADATA_BYTES: z.coerce.number().int().positive().default(64 * 1024),
   FILESTORE_READ_CHUNK_BYTES: z.coerce.number().int().min(4096).max(4 * 1024 * 1024).default(256 * 1024),
@@ -119,14 +131,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = path.resolve(e.FILESTORE_DATA_DIR);
   const backends = e.FILESTORE_BACKENDS_PATH
     ? backendsFileSchema.parse(parseFile(e.FILESTORE_BACKENDS_PATH)).backends
-    : [{ id: 1, name: 'default', kind: 'local' as const, root: path.join(dataDir, 'data'), readOnly: false }];
+    : [{ id: 1, name: 'default', kind: 'local' as const, root: path.join(dataDir, 'data'), readOnly: false, create: true }];
   const ids = new Set(backends.map((b) => b.id));
   if (ids.size !== backends.length) throw new Error('backends: ids must be unique');
   const redisUrl = e.REDIS_URL && e.REDIS_URL !== 'inline' ? e.REDIS_URL : null;
   if (e.FILESTORE_WORKERS === 'off' && !redisUrl) {
     throw new Error('FILESTORE_WORKERS=off needs REDIS_URL: without a shared queue no other process can run this server\'s jobs');
   }
-  const port = e.FILESTORE_GRPC_ADDR.split(':').pop();
   return {
     grpcAddr: e.FILESTORE_GRPC_ADDR,
     dataDir,
@@ -134,8 +145,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dbPoolSize: e.FILESTORE_DB_POOL_SIZE,
     backends: backends.map((b) => ({ ...b, root: path.resolve(b.root) })),
     tokens: parseTokens(e.FILESTORE_TOKENS, e.FILESTORE_TOKENS_PATH),
-    // Stable across restarts of the same process slot, so that recovery finds its own in-flight commands.
-    instanceId: e.FILESTORE_INSTANCE_ID ?? `${hostname()}-${port}`.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64),
+    instanceId: e.FILESTORE_INSTANCE_ID ?? null,
+    recovery: { intervalMs: e.FILESTORE_RECOVERY_INTERVAL_MS, graceMs: e.FILESTORE_RECOVERY_GRACE_MS },
     maxUploadBytes: e.FILESTORE_MAX_UPLOAD_BYTES,
     maxMetadataBytes: e.FILESTORE_MAX_METADATA_BYTES,
     readChunkBytes: e.FILESTORE_READ_CHUNK_BYTES,
