@@ -1,24 +1,31 @@
-// Composition root: configuration → database → events → jobs → backends → recovery → gRPC server.
+// Composition root. Start order: port → database (and, embedded, its lock) → lease → events → jobs
+// → backends → recovery → serving. The port is taken first and nothing is served until recovery ran,
+// so that a process that cannot start changes nothing and no call races the start-up recovery.
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { Authenticator } from './auth/authenticator.js';
 import { LocalBackend } from './backends/local.js';
-import { recover } from './commands/recovery.js';
+import { startRecoveryLoop, logReport, type RecoveryLoop } from './commands/recovery-loop.js';
+import { recover, type RecoveryReport } from './commands/recovery.js';
 import { BackendRegistry, type CommitListener, type Services } from './commands/services.js';
 import type { Config } from './config/config.js';
-import { newInstanceId } from './config/instance-id.js';
 import { upsertBackend } from './db/backends-repo.js';
 import { connectPglite, connectPostgres, type Database } from './db/database.js';
 import { ensureRoot } from './db/nodes-repo.js';
 import { startEvents } from './events/index.js';
 import { startJobs, type JobsRuntime } from './jobs/runtime.js';
+import { Lease } from './lease/lease.js';
 import type { RollupNotifier } from './rollups/scheduler.js';
+import type { HandlerContext } from './server/call.js';
+import { ServingGate } from './server/gate.js';
 import { isLoopback, splitAddress, startGrpcServer, type RunningServer } from './server/grpc-server.js';
 
 export interface App {
   services: Services;
   jobs: JobsRuntime;
   server: RunningServer;
+  lease: Lease;
+  recovery: RecoveryLoop;
   port: number;
   log: Logger;
   stop(graceMs?: number): Promise<void>;
@@ -30,11 +37,10 @@ export async function openDatabase(config: Config): Promise<Database> {
     : connectPglite(path.join(config.dataDir, 'pglite'));
 }
 
-export async function openServices(config: Config, db: Database, commits: CommitListener, rollups: RollupNotifier): Promise<Services> {
-  const instanceId = config.instanceId ?? newInstanceId(0);
+export async function openServices(config: Config, db: Database, instanceId: string, commits: CommitListener, rollups: RollupNotifier): Promise<Services> {
   const entries = [];
   for (const b of config.backends) {
-    const backend = new LocalBackend({ id: b.id, root: b.root, instanceId });
+    const backend = new LocalBackend({ id: b.id, root: b.root, instanceId, create: b.create });
     await backend.open();
     await upsertBackend(db, { id: b.id, name: b.name, kind: b.kind, location: backend.location, config: {} });
     await ensureRoot(db, b.id);
@@ -46,8 +52,21 @@ export async function openServices(config: Config, db: Database, commits: Commit
     rollups,
     backends: new BackendRegistry(entries),
     instanceId,
+    inFlight: new Set(),
     limits: { maxUploadBytes: config.maxUploadBytes, maxMetadataBytes: config.maxMetadataBytes, readChunkBytes: config.readChunkBytes },
   };
+}
+
+/** Resources opened so far, closed in reverse order when start-up fails half-way. */
+class Opened {
+  private readonly closers: (() => Promise<unknown>)[] = [];
+  add<T>(value: T, close: (v: T) => Promise<unknown>): T {
+    this.closers.push(() => close(value));
+    return value;
+  }
+  async closeAll(): Promise<void> {
+    for (const close of this.closers.reverse()) await close().catch(() => {});
+  }
 }
 
 export async function startApp(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<App> {
@@ -55,32 +74,57 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
   if (!isLoopback(host) && config.tokens.size === 0) {
     throw new Error(`refusing to serve on ${config.grpcAddr} without authentication: set FILESTORE_TOKENS or bind a loopback address`);
   }
-  const db = await openDatabase(config);
-  // Event readers get connections of their own, so that under a write load they do not queue behind commands.
-  const eventsDb = config.databaseUrl ? await connectPostgres(config.databaseUrl, config.events.dbPoolSize, false).catch(async (err) => {
-    await db.close();
-    throw err;
-  }) : db;
-  const events = await startEvents(eventsDb, config.events, config.redisUrl, config.backends.map((b) => b.id), log);
-  let started: JobsRuntime | undefined;
+  const ctx = { auth: new Authenticator(config.tokens), gate: new ServingGate(), log } as HandlerContext;
+  const server = await startGrpcServer(ctx, config.grpcAddr);
+  const opened = new Opened();
+  opened.add(server, (s) => s.drain(0));
   try {
-    const jobs = (started = await startJobs(config, db, events.hub, log, config.jobs.runWorkers));
-    const services = await openServices(config, db, events.hub, jobs.scheduler);
-    const report = await recover(services);
-    if (report.resolved.length || report.stagingRemoved) log.warn(report, 'recovered commands left in flight by a previous run');
-    if (report.resolved.length) for (const b of config.backends) jobs.scheduler.foldSoon(b.id); // what recovery rolled forward
-    if (report.unresolved.length) log.error({ unresolved: report.unresolved }, 'some commands left in flight could not be resolved; they stay PENDING');
-    const server = await startGrpcServer({ svc: services, events: events.service, auth: new Authenticator(config.tokens), log }, config.grpcAddr);
-    const queues = config.redisUrl ? 'bullmq' : 'inline';
+    const db = opened.add(await openDatabase(config), (d) => d.close());
+    const lease = opened.add(
+      await Lease.acquire(db, {
+        requestedId: config.instanceId,
+        port: server.port,
+        addr: `${host}:${server.port}`,
+        databaseUrl: config.databaseUrl,
+        graceMs: config.recovery.graceMs,
+        log,
+      }),
+      (l) => l.close(),
+    );
+    // Event readers get connections of their own, so that under a write load they do not queue behind commands.
+    const eventsDb = config.databaseUrl ? opened.add(await connectPostgres(config.databaseUrl, config.events.dbPoolSize, false), (d) => d.close()) : db;
+    const events = opened.add(await startEvents(eventsDb, config.events, config.redisUrl, config.backends.map((b) => b.id), log), (e) => e.close());
+    const jobs = opened.add(await startJobs(config, db, events.hub, log, config.jobs.runWorkers), (j) => j.close());
+    const services = await openServices(config, db, lease.id, events.hub, jobs.scheduler);
+    ctx.svc = services;
+    ctx.events = events.service;
+
+    const afterRecovery = (report: RecoveryReport) => {
+      services.commits.committed(0n); // recovery wrote events: wake the hub
+      for (const b of config.backends) jobs.scheduler.foldSoon(b.id); // what recovery rolled forward
+      void report;
+    };
+    const report = await recover(services, lease, { startup: true });
+    logReport(log, report, 'recovered commands left in flight by a previous run');
+    if (report.resolved.length) afterRecovery(report);
+    const recovery = opened.add(startRecoveryLoop(services, lease, config.recovery.intervalMs, log, afterRecovery), (r) => r.stop());
+
     let stopping: Promise<void> | undefined;
+    lease.onChange((healthy) => {
+      if (!stopping) server.setState(healthy ? 'serving' : 'database-down');
+    });
+    server.setState(lease.isHealthy ? 'serving' : 'database-down');
+    const queues = config.redisUrl ? 'bullmq' : 'inline';
     log.info(
-      { addr: config.grpcAddr, port: server.port, database: db.kind, events: config.redisUrl ? 'redis' : 'in-process', queues, workers: config.jobs.runWorkers, instance: services.instanceId },
+      { addr: config.grpcAddr, port: server.port, database: db.kind, events: config.redisUrl ? 'redis' : 'in-process', queues, workers: config.jobs.runWorkers, instance: lease.id },
       'filestore serving',
     );
     return {
       services,
       jobs,
       server,
+      lease,
+      recovery,
       port: server.port,
       log,
       stop(graceMs = config.shutdownGraceMs) {
@@ -88,18 +132,23 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
         stopping ??= (async () => {
           await events.close(); // ends subscriptions (UNAVAILABLE: resume elsewhere), which would hold the drain
           await server.drain(graceMs);
+          await recovery.stop();
           await jobs.close();
           if (eventsDb !== db) await eventsDb.close();
+          await removeOwnStagingAreas(services);
+          await lease.close();
           await db.close();
         })();
         return stopping;
       },
     };
   } catch (err) {
-    await started?.close().catch(() => {});
-    await events.close().catch(() => {});
-    if (eventsDb !== db) await eventsDb.close().catch(() => {});
-    await db.close().catch(() => {});
+    await opened.closeAll();
     throw err;
   }
+}
+
+/** After a drain nothing of this process is in flight: its (empty) staging areas go with it. */
+async function removeOwnStagingAreas(svc: Services): Promise<void> {
+  for (const { backend } of svc.backends.list()) await backend.removeStagingArea(svc.instanceId).catch(() => {});
 }

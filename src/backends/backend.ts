@@ -1,7 +1,8 @@
 // The storage interface every backend implements (local now, S3 later).
 // Paths given here are already validated by src/paths (relative, normalised, "" = root).
 // Staging keys are chosen by the caller (newStagingKey) so that a command can journal
-// the key before it starts the I/O; crash recovery uses them to roll forward or back.
+// the key before it starts the I/O; crash recovery uses them to roll forward or back. A key names
+// its owner ("<instance id>/<name>"), so any process can resolve the keys of a dead one.
 import type { Readable } from 'node:stream';
 
 export type BackendKind = 'local' | 's3';
@@ -38,7 +39,7 @@ export interface Backend {
   /** A local directory, or s3://bucket/prefix. */
   readonly location: string;
 
-  /** Creates the root and this instance's staging area if missing. */
+  /** Checks the root (creating it only if configured to) and creates this instance's staging area. */
   open(): Promise<void>;
   newStagingKey(): string;
 
@@ -56,8 +57,12 @@ export interface Backend {
   stagingExists(key: string): Promise<boolean>;
   /** Removes staging object `key` (file or tree); no error when absent. */
   discard(key: string): Promise<void>;
-  /** Keys of this instance's staging objects. */
-  listStaging(): Promise<string[]>;
+  /** Instance ids that have a staging area on this backend (live or dead). */
+  stagingOwners(): Promise<string[]>;
+  /** Keys of `owner`'s staging objects (default: this instance's). */
+  listStaging(owner?: string): Promise<string[]>;
+  /** Removes `owner`'s staging area once it is empty; no error when absent or not empty. */
+  removeStagingArea(owner: string): Promise<void>;
 
   /** Creates one directory; its parent must exist. Durable on return. */
   mkdir(path: string): Promise<void>;

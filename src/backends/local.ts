@@ -1,10 +1,11 @@
 // Backend over a local directory. Uploads and copies are staged under
-// <root>/.filestore/staging/<instanceId>/<key> (same file system, so publishing is one
-// rename) and every mutation fsyncs the directories it changed before returning.
+// <root>/.filestore/staging/<owner>/<name>, where a staging key is "<owner>/<name>" and the owner
+// is the instance id of the process that made it (same file system, so publishing is one rename;
+// any process can resolve a dead owner's keys). Every mutation fsyncs the directories it changed.
 // Paths never leave the root and symlinks are never followed: see local/containment.ts.
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, realpath, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, realpath, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Backend, EntryStat, ReadOptions, StagedContent, StageOptions } from './backend.js';
@@ -25,6 +26,8 @@ export interface LocalBackendOptions {
   root: string;
   /** Names this process's staging area, so instances sharing a root never touch each other's. */
   instanceId: string;
+  /** Create the root if it is missing; otherwise a missing root (an unmounted volume) is refused. */
+  create?: boolean;
 }
 
 export class LocalBackend implements Backend {
@@ -32,6 +35,7 @@ export class LocalBackend implements Backend {
   readonly kind = 'local' as const;
   readonly location: string;
   private readonly instanceId: string;
+  private readonly create: boolean;
   private opened: { jail: Jail; staging: string } | undefined;
 
   constructor(opts: LocalBackendOptions) {
@@ -41,19 +45,29 @@ export class LocalBackend implements Backend {
     this.id = opts.id;
     this.location = resolve(opts.root);
     this.instanceId = opts.instanceId;
+    this.create = opts.create ?? false;
   }
 
   async open(): Promise<void> {
-    await mkdir(this.location, { recursive: true });
+    // The root itself may be a symlink (an operator's choice); nothing below it is followed.
+    const found = await stat(this.location).catch(() => null);
+    if (!found && !this.create) {
+      throw failedPrecondition(
+        'BACKEND_ROOT_MISSING',
+        `backend ${this.id}: its root ${this.location} does not exist; mount or create it, or set "create: true" for this backend`,
+      );
+    }
+    if (found && !found.isDirectory()) throw failedPrecondition('BACKEND_ROOT_MISSING', `backend ${this.id}: its root ${this.location} is not a directory`);
+    if (!found) await mkdir(this.location, { recursive: true });
     const root = await realpath(this.location);
-    const staging = join(root, RESERVED_DIR, 'staging', this.instanceId);
-    await mkdir(staging, { recursive: true });
+    const staging = join(root, RESERVED_DIR, 'staging');
+    await mkdir(join(staging, this.instanceId), { recursive: true });
     if ((await realpath(staging)) !== staging) throw E.pathEscapes({ backendId: this.id, path: RESERVED_DIR });
     this.opened = { jail: new Jail(root, this.id), staging };
   }
 
   newStagingKey(): string {
-    return randomUUID();
+    return `${this.instanceId}/${randomUUID()}`;
   }
 
   async stat(path: string): Promise<EntryStat | null> {
@@ -79,7 +93,7 @@ export class LocalBackend implements Backend {
   }
 
   async stage(key: string, chunks: AsyncIterable<Uint8Array>, options: StageOptions = {}): Promise<StagedContent> {
-    const file = await this.stagingPath(key);
+    const file = await this.stagingPath(key, true);
     const subject = this.subject(key, true);
     let fh;
     try {
@@ -97,7 +111,7 @@ export class LocalBackend implements Backend {
       await fh.sync();
       await fh.close();
       fh = undefined;
-      await syncDirectory(this.stagingDir);
+      await syncDirectory(dirname(file));
       return { key, ...written };
     } catch (err) {
       await fh?.close().catch(() => undefined);
@@ -121,7 +135,7 @@ export class LocalBackend implements Backend {
           skipTop: path === '' ? (name) => name === RESERVED_DIR : undefined,
         });
       } else throw E.kindMismatch(this.subject(path), 'it is neither a regular file nor a directory');
-      await syncDirectory(this.stagingDir);
+      await syncDirectory(dirname(dst));
     } catch (err) {
       await rm(dst, { recursive: true, force: true }).catch(() => undefined);
       throw E.fsError(err, this.subject(path));
@@ -151,7 +165,7 @@ export class LocalBackend implements Backend {
     } catch (err) {
       throw E.fsError(err, this.subject(path));
     }
-    await Promise.all([syncDirectory(dirname(source.abs)), syncDirectory(this.stagingDir)]);
+    await Promise.all([syncDirectory(dirname(source.abs)), syncDirectory(dirname(dst))]);
   }
 
   async stagingExists(key: string): Promise<boolean> {
@@ -162,12 +176,21 @@ export class LocalBackend implements Backend {
     await rm(await this.stagingPath(key), { recursive: true, force: true });
   }
 
-  async listStaging(): Promise<string[]> {
+  async stagingOwners(): Promise<string[]> {
+    return (await readdirOrEmpty(this.stagingDir)).filter((name) => SAFE_NAME.test(name));
+  }
+
+  async listStaging(owner: string = this.instanceId): Promise<string[]> {
+    if (!SAFE_NAME.test(owner)) return [];
+    return (await readdirOrEmpty(join(this.stagingDir, owner))).map((name) => `${owner}/${name}`);
+  }
+
+  async removeStagingArea(owner: string): Promise<void> {
+    if (!SAFE_NAME.test(owner)) return;
     try {
-      return await readdir(this.stagingDir);
+      await rmdir(join(this.stagingDir, owner));
     } catch (err) {
-      if (E.errnoOf(err) === 'ENOENT') return [];
-      throw err;
+      if (!['ENOENT', 'ENOTEMPTY', 'EEXIST'].includes(E.errnoOf(err) ?? '')) throw err;
     }
   }
 
@@ -254,26 +277,54 @@ export class LocalBackend implements Backend {
     return this.jail.resolve(path);
   }
 
-  /** Absolute path of staging object `key`, after checking the key and that the staging area is no symlink. */
-  private async stagingPath(key: string): Promise<string> {
-    if (!SAFE_NAME.test(key)) throw invalidArgument('BAD_STAGING_KEY', `staging key "${key}" is malformed; use newStagingKey().`);
-    const dir = this.stagingDir;
-    let real: string;
-    try {
-      real = await realpath(dir);
-    } catch (err) {
-      throw failedPrecondition('BACKEND_STAGING_MISSING', `the staging area of backend ${this.id} is gone (${E.errnoOf(err)}); restart the service to recreate it.`);
+  /**
+   * Absolute path of staging object `key` ("<owner>/<name>"), after checking the key and that the
+   * owner's staging area is no symlink. `create`: remake the area if it is gone (an operator or a
+   * recovery that took this process for dead removed it).
+   */
+  private async stagingPath(key: string, create = false): Promise<string> {
+    const [owner, name, ...rest] = key.split('/');
+    if (rest.length || !SAFE_NAME.test(owner) || !SAFE_NAME.test(name ?? '')) {
+      throw invalidArgument('BAD_STAGING_KEY', `staging key "${key}" is malformed; use newStagingKey().`);
     }
-    if (real !== dir) throw E.pathEscapes(this.subject(RESERVED_DIR));
-    return join(dir, key);
+    const dir = join(this.stagingDir, owner);
+    let real = await realpathOrNull(dir);
+    if (real === null && create) {
+      try {
+        await mkdir(dir, { recursive: true });
+      } catch (err) {
+        throw failedPrecondition('BACKEND_STAGING_MISSING', `the staging area of backend ${this.id} cannot be made (${E.errnoOf(err)}); check ${this.location}/${RESERVED_DIR}.`);
+      }
+      real = await realpathOrNull(dir);
+    }
+    if (real !== null && real !== dir) throw E.pathEscapes(this.subject(RESERVED_DIR));
+    return join(dir, name);
   }
 
   /** Like stagingPath, for a key that must not be in use yet. */
   private async freshStagingPath(key: string): Promise<string> {
-    const p = await this.stagingPath(key);
+    const p = await this.stagingPath(key, true);
     if (await lstatOrNull(p)) {
       throw E.pathExists(this.subject(key, true), 'staging key already in use; take a new one from newStagingKey()');
     }
     return p;
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (E.errnoOf(err) === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+async function realpathOrNull(p: string): Promise<string | null> {
+  try {
+    return await realpath(p);
+  } catch (err) {
+    if (E.errnoOf(err) === 'ENOENT') return null;
+    throw err;
   }
 }

@@ -1,3 +1,4 @@
+import type { Executor } from '../db/database.js';
 import * as journal from '../db/journal-repo.js';
 import * as nodes from '../db/nodes-repo.js';
 import type { JournalRecord } from '../db/records.js';
@@ -23,8 +24,8 @@ export async function copyNodeCommand(svc: Services, actor: Actor, req: Transfer
     svc,
     transferSpec('CopyNode', actor, req, src, dst, { staging_key: key }),
     {
-      run: (journalId, succeed) =>
-        svc.db.transaction((tx) =>
+      run: (journalId, succeed, transaction) =>
+        transaction((tx) =>
           created.guard(dst.entry, async () => {
             const { node, parent, replaced } = await lockTransfer(tx, src, dst, req, 'share', journalId, created);
             // Rows first: the live-path unique index decides a race for the target before any I/O.
@@ -43,19 +44,19 @@ export async function copyNodeCommand(svc: Services, actor: Actor, req: Transfer
         if (!published) await backend.discard(key);
         await created.undo(dst.entry);
       },
-      recover: (e) => recoverCopyNode(svc, e),
+      recover: (tx, e) => recoverCopyNode(svc, tx, e),
     },
   );
 }
 
-export async function recoverCopyNode(svc: Services, e: JournalRecord): Promise<void> {
+export async function recoverCopyNode(svc: Services, tx: Executor, e: JournalRecord): Promise<void> {
   const entry = svc.backends.get(e.targetBackendId ?? e.backendId);
   const key = e.plan.staging_key as string;
   const target = e.targetPath!;
   const dirs = (e.plan.dirs as string[]) ?? [];
   const stillStaged = await entry.backend.stagingExists(key);
   const onTarget = await entry.backend.stat(target);
-  await svc.db.transaction(async (tx) => {
+  {
     const node = await nodes.findLive(tx, e.backendId, e.path, 'share');
     const replacedBefore = await nodes.findLive(tx, entry.id, target);
     // The copy landed only if the target holds what the source is. With overwrite, a file was at the
@@ -79,7 +80,7 @@ export async function recoverCopyNode(svc: Services, e: JournalRecord): Promise<
     await entry.backend.discard(key);
     await settlePlannedDirs(tx, entry, dirs, 'back', e.id);
     await journal.markEnded(tx, e.backendId, e.id, 'ROLLED_BACK', null);
-  });
+  }
 }
 
 /** sha256 (hex) of the file at `path`, read through the backend. */

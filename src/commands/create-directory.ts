@@ -1,3 +1,4 @@
+import type { Executor } from '../db/database.js';
 import type { JournalRecord, Json } from '../db/records.js';
 import * as nodes from '../db/nodes-repo.js';
 import * as journal from '../db/journal-repo.js';
@@ -35,8 +36,8 @@ export async function createDirectoryCommand(svc: Services, actor: Actor, req: C
       plan: { dirs: [...plannedParents(addr.path), addr.path] },
     },
     {
-      run: (journalId, succeed) =>
-        svc.db.transaction((tx) =>
+      run: (journalId, succeed, transaction) =>
+        transaction((tx) =>
           created.guard(addr.entry, async () => {
             const parent = await lockParent(tx, addr.entry, addr.path, req.parents, journalId, created);
             // The insert arbitrates races: a node already there is ours only as `mkdir -p` would take it.
@@ -49,16 +50,16 @@ export async function createDirectoryCommand(svc: Services, actor: Actor, req: C
           }),
         ),
       discard: () => created.undo(addr.entry),
-      recover: (entry) => recoverCreateDirectory(svc, entry),
+      recover: (tx, entry) => recoverCreateDirectory(svc, tx, entry),
     },
   );
 }
 
-export async function recoverCreateDirectory(svc: Services, entry: JournalRecord): Promise<void> {
+export async function recoverCreateDirectory(svc: Services, tx: Executor, entry: JournalRecord): Promise<void> {
   const backend = svc.backends.get(entry.backendId);
   const dirs = (entry.plan.dirs as string[]) ?? [];
   const target = await backend.backend.stat(entry.path);
-  await svc.db.transaction(async (tx) => {
+  {
     if (target?.kind === 'directory') {
       const made = await settlePlannedDirs(tx, backend, dirs, 'forward', entry.id);
       const node = await nodes.findLive(tx, entry.backendId, entry.path);
@@ -68,5 +69,5 @@ export async function recoverCreateDirectory(svc: Services, entry: JournalRecord
     }
     await settlePlannedDirs(tx, backend, dirs, 'back', entry.id);
     await journal.markEnded(tx, entry.backendId, entry.id, 'ROLLED_BACK', null);
-  });
+  }
 }

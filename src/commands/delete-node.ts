@@ -1,3 +1,4 @@
+import type { Executor } from '../db/database.js';
 import * as journal from '../db/journal-repo.js';
 import * as nodes from '../db/nodes-repo.js';
 import type { JournalRecord } from '../db/records.js';
@@ -51,8 +52,8 @@ export async function deleteNodeCommand(svc: Services, actor: Actor, req: Delete
       plan: { trash_key: trashKey },
     },
     {
-      run: (journalId, succeed) =>
-        svc.db.transaction(async (tx) => {
+      run: (journalId, succeed, transaction) =>
+        transaction(async (tx) => {
           const node = requireFound(await nodes.findLive(tx, addr.backendId, addr.path, 'update'), addr.backendId, addr.path, addr.nodeId);
           checkVersion(node, req.expectedVersion);
           if (node.kind === 'DIRECTORY') {
@@ -67,26 +68,26 @@ export async function deleteNodeCommand(svc: Services, actor: Actor, req: Delete
           await succeed(tx, deleted, [nodeDeleted(deleted)]);
           return deleted;
         }),
-      recover: (e) => recoverDeleteNode(svc, e),
+      recover: (tx, e) => recoverDeleteNode(svc, tx, e),
     },
   );
   if (!result.idempotentReplay) await backend.discard(trashKey).catch(() => {}); // leftovers are swept at start
   return result;
 }
 
-export async function recoverDeleteNode(svc: Services, e: JournalRecord): Promise<void> {
+export async function recoverDeleteNode(svc: Services, tx: Executor, e: JournalRecord): Promise<() => Promise<void>> {
   const entry = svc.backends.get(e.backendId);
   const key = e.plan.trash_key as string;
   const trashed = await entry.backend.stagingExists(key);
   const stillThere = !!(await entry.backend.stat(e.path));
-  await svc.db.transaction(async (tx) => {
-    const node = await nodes.findLive(tx, e.backendId, e.path, 'update');
-    if (node && trashed && !stillThere) {
-      if (node.kind === 'DIRECTORY') await nodes.lockDescendants(tx, node.backendId, node.path, 'update');
-      const deleted = await nodes.deleteSubtree(tx, node, e.id);
-      return succeedRecovered(tx, e, deleted, [nodeDeleted(deleted)]);
-    }
+  const node = await nodes.findLive(tx, e.backendId, e.path, 'update');
+  if (node && trashed && !stillThere) {
+    if (node.kind === 'DIRECTORY') await nodes.lockDescendants(tx, node.backendId, node.path, 'update');
+    const deleted = await nodes.deleteSubtree(tx, node, e.id);
+    await succeedRecovered(tx, e, deleted, [nodeDeleted(deleted)]);
+  } else {
     await journal.markEnded(tx, e.backendId, e.id, 'ROLLED_BACK', null);
-  });
-  await entry.backend.discard(key);
+  }
+  // The trash goes once the outcome is committed; a crash before leaves it to the staging sweep.
+  return () => entry.backend.discard(key);
 }

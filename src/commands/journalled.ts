@@ -7,7 +7,7 @@ import * as journal from '../db/journal-repo.js';
 import * as nodesRepo from '../db/nodes-repo.js';
 import { nodeFromJson, type Json, type JournalRecord, type NodeRecord } from '../db/records.js';
 import { databaseErrorToDomain } from '../db/db-errors.js';
-import { aborted, failedPrecondition, invalidArgument, isFilestoreError } from '../errors/domain-error.js';
+import { aborted, failedPrecondition, invalidArgument, isFilestoreError, unavailable } from '../errors/domain-error.js';
 import { commandEvents, type NewEvent } from '../events/change-events.js';
 import { crashPoint, transactionDelay } from './crash-points.js';
 import type { Actor, Services } from './services.js';
@@ -39,12 +39,24 @@ export interface CommandResult {
  */
 export type Succeed = (tx: Executor, node: NodeRecord, changes: NewEvent[]) => Promise<void>;
 
+/**
+ * The command's transaction: it first takes the hold on the command's own journal entry (see
+ * journal.holdPending), so that recovery never resolves an entry whose command may still touch the disk.
+ */
+export type CommandTransaction = <T>(fn: (tx: Executor) => Promise<T>) => Promise<T>;
+
+/**
+ * Resolves a PENDING entry inside the transaction that holds it, from what the backend shows: rolled
+ * forward or back. May return work for after the commit (removing what is now garbage).
+ */
+export type Recoverer = (tx: Executor, entry: JournalRecord) => Promise<void | (() => Promise<void>)>;
+
 export interface CommandBody {
-  run(journalId: number, succeed: Succeed): Promise<NodeRecord>;
+  run(journalId: number, succeed: Succeed, transaction: CommandTransaction): Promise<NodeRecord>;
   /** Undo what staging or I/O left behind when the command ends without effect. */
   discard?(): Promise<void>;
   /** Called when an unexpected error left the entry PENDING: resolve it like crash recovery would. */
-  recover?(entry: JournalRecord): Promise<void>;
+  recover?: Recoverer;
 }
 
 const MAX_KEY_LENGTH = 256;
@@ -152,14 +164,28 @@ export async function runJournalled(svc: Services, spec: CommandSpec, body: Comm
   }
 
   const id = journalId;
+  svc.inFlight.add(id);
+  try {
+    return await runBody(svc, spec, body, id);
+  } finally {
+    svc.inFlight.delete(id);
+  }
+}
+
+async function runBody(svc: Services, spec: CommandSpec, body: CommandBody, id: number): Promise<CommandResult> {
   let lastCursor: bigint | null = null;
   const succeed: Succeed = async (tx, node, changes) => {
     const entry = { backendId: spec.backendId, id, command: spec.command, principal: spec.actor.principal };
     lastCursor = await journal.markSucceeded(tx, entry, node, commandEvents(node, changes));
     await transactionDelay();
   };
+  const transaction: CommandTransaction = (fn) =>
+    svc.db.transaction(async (tx) => {
+      if (!(await journal.holdPending(tx, spec.backendId, id))) throw abandoned(id);
+      return fn(tx);
+    });
   try {
-    const node = await body.run(id, succeed);
+    const node = await body.run(id, succeed, transaction);
     if (lastCursor !== null) svc.commits.committed(lastCursor);
     notifyRollups(svc, spec);
     return { node, journalId: id, idempotentReplay: false };
@@ -174,7 +200,7 @@ export async function runJournalled(svc: Services, spec: CommandSpec, body: Comm
     }
     // Unexpected, or a database failure: the I/O may or may not have happened. Resolve the entry from
     // what is on the backend, as crash recovery would; if that rolled the command forward, it succeeded.
-    const resolved = await resolveNow(svc, spec.backendId, id, body);
+    const resolved = await resolveNow(svc, spec.backendId, id, body.recover);
     if (resolved?.status === 'SUCCEEDED') {
       svc.commits.committed(0n); // recovery wrote its events: wake the hub
       notifyRollups(svc, spec);
@@ -194,12 +220,46 @@ export async function succeedRecovered(tx: Executor, e: JournalRecord, node: Nod
   await journal.markSucceeded(tx, { backendId: e.backendId, id: e.id, command: e.command, principal: e.principal }, node, commandEvents(node, changes));
 }
 
-async function resolveNow(svc: Services, backendId: number, id: number, body: CommandBody): Promise<JournalRecord | null> {
+function abandoned(id: number) {
+  return unavailable(
+    'LEASE_LOST',
+    `journal entry ${id} was resolved by crash recovery while this command ran (its process had lost its database lease); retry`,
+  );
+}
+
+async function resolveNow(svc: Services, backendId: number, id: number, recover: Recoverer | undefined): Promise<JournalRecord | null> {
   try {
-    const entry = await journal.getEntry(svc.db, id, backendId);
-    if (entry?.status === 'PENDING' && body.recover) await body.recover(entry);
+    await resolvePending(svc, backendId, id, recover ?? rollBack);
     return await journal.getEntry(svc.db, id, backendId);
   } catch {
-    return null; // still PENDING: the next start resolves it
+    return null; // still PENDING: the recovery sweep resolves it (src/commands/recovery.ts)
   }
+}
+
+export const rollBack: Recoverer = async (tx, e) => journal.markEnded(tx, e.backendId, e.id, 'ROLLED_BACK', null);
+
+/** Staging keys journalled before keys named their owner ("<owner>/<name>") belong to the entry's process. */
+function qualifyStagingKeys(e: JournalRecord): JournalRecord {
+  const plan = { ...e.plan };
+  for (const k of ['staging_key', 'trash_key']) {
+    const key = plan[k];
+    if (typeof key === 'string' && !key.includes('/')) plan[k] = `${e.instanceId}/${key}`;
+  }
+  return { ...e, plan };
+}
+
+/**
+ * Resolves entry `id` if it is still PENDING and no command holds it: locks it, lets `recover` decide
+ * from the backend, commits, then runs what `recover` left for after the commit. False if skipped.
+ */
+export async function resolvePending(svc: Services, backendId: number, id: number, recover: Recoverer): Promise<boolean> {
+  const after: { run?: () => Promise<void> } = {};
+  const resolved = await svc.db.transaction(async (tx) => {
+    const entry = await journal.lockPending(tx, backendId, id);
+    if (!entry) return false;
+    after.run = (await recover(tx, qualifyStagingKeys(entry))) ?? undefined;
+    return true;
+  });
+  await after.run?.().catch(() => {}); // garbage only: the staging sweep removes what is left
+  return resolved;
 }

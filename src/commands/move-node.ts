@@ -1,3 +1,4 @@
+import type { Executor } from '../db/database.js';
 import * as journal from '../db/journal-repo.js';
 import * as nodes from '../db/nodes-repo.js';
 import type { JournalRecord } from '../db/records.js';
@@ -18,8 +19,8 @@ export async function moveNodeCommand(svc: Services, actor: Actor, req: Transfer
     svc,
     transferSpec('MoveNode', actor, req, src, dst),
     {
-      run: (journalId, succeed) =>
-        svc.db.transaction((tx) =>
+      run: (journalId, succeed, transaction) =>
+        transaction((tx) =>
           created.guard(dst.entry, async () => {
             const { node, parent, replaced } = await lockTransfer(tx, src, dst, req, 'update', journalId, created);
             // Rows first: the live-path unique index decides a race for the target before any I/O.
@@ -32,18 +33,18 @@ export async function moveNodeCommand(svc: Services, actor: Actor, req: Transfer
           }),
         ),
       discard: () => created.undo(dst.entry),
-      recover: (e) => recoverMoveNode(svc, e),
+      recover: (tx, e) => recoverMoveNode(svc, tx, e),
     },
   );
 }
 
-export async function recoverMoveNode(svc: Services, e: JournalRecord): Promise<void> {
+export async function recoverMoveNode(svc: Services, tx: Executor, e: JournalRecord): Promise<void> {
   const entry = svc.backends.get(e.backendId);
   const target = e.targetPath!;
   const dirs = (e.plan.dirs as string[]) ?? [];
   const sourceGone = !(await entry.backend.stat(e.path));
   const targetThere = !!(await entry.backend.stat(target));
-  await svc.db.transaction(async (tx) => {
+  {
     const node = await nodes.findLive(tx, e.backendId, e.path, 'update');
     if (node && sourceGone && targetThere) {
       const made = await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
@@ -58,5 +59,5 @@ export async function recoverMoveNode(svc: Services, e: JournalRecord): Promise<
     }
     await settlePlannedDirs(tx, entry, dirs, 'back', e.id);
     await journal.markEnded(tx, e.backendId, e.id, 'ROLLED_BACK', null);
-  });
+  }
 }

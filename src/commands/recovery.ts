@@ -1,16 +1,24 @@
-// On start: resolve this instance's commands left PENDING by a crash (roll forward what the
-// backend shows as done, roll back the rest), then remove staging leftovers.
+// Resolves commands left PENDING by processes that died (and this process's own stuck ones), then
+// removes the staging leftovers of dead processes. Runs at start and periodically (recovery-loop.ts).
+// Safe against a wrong guess of who is dead: a command holds its own entry while it may touch the
+// disk (journal.holdPending), and recovery only takes entries nobody holds (docs/decisions/004).
+import * as instances from '../db/instances-repo.js';
 import * as journal from '../db/journal-repo.js';
-import type { JournalRecord } from '../db/records.js';
+import type { Executor } from '../db/database.js';
+import type { JournalRecord, Json } from '../db/records.js';
+import type { Lease } from '../lease/lease.js';
 import { recoverCopyNode } from './copy-node.js';
 import { recoverCreateDirectory } from './create-directory.js';
 import { recoverDeleteNode } from './delete-node.js';
+import { resolvePending, rollBack, type Recoverer } from './journalled.js';
 import { recoverMoveNode } from './move-node.js';
 import type { Services } from './services.js';
 import { recoverUpdateMetadata } from './update-metadata.js';
 import { recoverWriteFile } from './write-file.js';
 
-const recoverers: Record<string, (svc: Services, e: JournalRecord) => Promise<void>> = {
+type CommandRecoverer = (svc: Services, tx: Executor, e: JournalRecord) => Promise<void | (() => Promise<void>)>;
+
+const recoverers: Record<string, CommandRecoverer> = {
   CreateDirectory: recoverCreateDirectory,
   WriteFile: recoverWriteFile,
   MoveNode: recoverMoveNode,
@@ -19,43 +27,79 @@ const recoverers: Record<string, (svc: Services, e: JournalRecord) => Promise<vo
   UpdateNodeMetadata: recoverUpdateMetadata,
 };
 
+/** An own entry PENDING this long without a command running for it was left by a failure. */
+const OWN_STUCK_AFTER_MS = 5_000;
+/** Entries of dead processes resolved per sweep; the next sweep takes the rest. */
+const SWEEP_LIMIT = 500;
+/** A dead process's row goes this long after it was last seen (a starting process is not yet locked). */
+const DEAD_ROW_AGE_MS = 60_000;
+
 export interface RecoveryReport {
-  resolved: { id: number; command: string; status: string }[];
-  /** Entries recovery could not resolve: left PENDING (with their staging) for the next start or an operator. */
+  resolved: { id: number; command: string; status: string; owner: string }[];
+  /** Entries recovery could not resolve: left PENDING (with their staging) for the next sweep or an operator. */
   unresolved: { id: number; command: string; error: string }[];
   stagingRemoved: number;
 }
 
-/** Staging keys that entries still PENDING may need. */
-function stagingKeysOf(entries: JournalRecord[]): Set<string> {
-  const keys = entries.flatMap((e) => [e.plan.staging_key, e.plan.trash_key]).filter((k): k is string => typeof k === 'string');
-  return new Set(keys);
+export interface RecoverOptions {
+  /** At start, before serving: every own PENDING entry is stuck, and own staging leftovers are swept. */
+  startup: boolean;
 }
 
-export async function recover(svc: Services): Promise<RecoveryReport> {
+export async function recover(svc: Services, lease: Lease, opts: RecoverOptions): Promise<RecoveryReport> {
   const report: RecoveryReport = { resolved: [], unresolved: [], stagingRemoved: 0 };
-  const stillPending: JournalRecord[] = [];
-  for (const entry of await journal.pendingEntries(svc.db, svc.instanceId)) {
+  const judging = lease.canJudge();
+  const own = await journal.ownPendingEntries(svc.db, svc.instanceId, opts.startup ? 0 : OWN_STUCK_AFTER_MS);
+  const candidates = own.filter((e) => !svc.inFlight.has(e.id));
+  if (judging) candidates.push(...(await journal.deadOwnersEntries(svc.db, (owner) => lease.alive(owner), SWEEP_LIMIT)));
+
+  const recoverer: Recoverer = (tx, e) => (recoverers[e.command] ?? ((_s, t, x) => rollBack(t, x)))(svc, tx, e);
+  for (const entry of candidates) {
     try {
-      const recoverer = recoverers[entry.command];
-      if (recoverer) await recoverer(svc, entry);
-      else await journal.markEnded(svc.db, entry.backendId, entry.id, 'ROLLED_BACK', null);
+      if (!(await resolvePending(svc, entry.backendId, entry.id, recoverer))) continue; // a command holds it
       const after = await journal.getEntry(svc.db, entry.id, entry.backendId);
-      report.resolved.push({ id: entry.id, command: entry.command, status: after?.status ?? 'UNKNOWN' });
+      report.resolved.push({ id: entry.id, command: entry.command, status: after?.status ?? 'UNKNOWN', owner: entry.instanceId });
     } catch (err) {
       // One entry that cannot be resolved (its backend gone from the configuration, a path now behind
-      // a symlink) must not keep the service down: it stays PENDING and is reported.
-      stillPending.push(entry);
+      // a symlink) must not stop the others: it stays PENDING and is reported.
       report.unresolved.push({ id: entry.id, command: entry.command, error: (err as Error).message });
     }
   }
-  const keep = stagingKeysOf(stillPending);
-  for (const { backend } of svc.backends.list()) {
-    for (const key of await backend.listStaging()) {
-      if (keep.has(key)) continue;
-      await backend.discard(key);
-      report.stagingRemoved++;
+  report.stagingRemoved = await sweepStaging(svc, lease, opts.startup, judging);
+  if (judging) await instances.deleteDeadInstances(svc.db, svc.instanceId, lease.exclusive, DEAD_ROW_AGE_MS);
+  return report;
+}
+
+/** Staging keys that entries still PENDING may need, qualified by their owner. */
+function stagingKeysOf(pending: { instanceId: string; plan: Json }[]): Set<string> {
+  const keys = new Set<string>();
+  for (const { instanceId, plan } of pending) {
+    for (const key of [plan.staging_key, plan.trash_key]) {
+      if (typeof key === 'string') keys.add(key.includes('/') ? key : `${instanceId}/${key}`);
     }
   }
-  return report;
+  return keys;
+}
+
+/** Removes what dead owners left in staging (and, at start, this process's own leftovers). */
+async function sweepStaging(svc: Services, lease: Lease, startup: boolean, judging: boolean): Promise<number> {
+  const keep = stagingKeysOf(await journal.pendingPlans(svc.db));
+  let removed = 0;
+  for (const { backend } of svc.backends.list()) {
+    // Listed before liveness is read: an owner makes its area only after it took its lock.
+    const owners = await backend.stagingOwners();
+    const others = owners.filter((o) => o !== svc.instanceId);
+    const live = judging ? await instances.liveOwners(svc.db, others, svc.instanceId, lease.exclusive) : null;
+    for (const owner of owners) {
+      const mine = owner === svc.instanceId;
+      if (mine ? !startup : live === null || live.has(owner)) continue;
+      for (const key of await backend.listStaging(owner)) {
+        if (keep.has(key)) continue;
+        await backend.discard(key);
+        removed++;
+      }
+      if (!mine) await backend.removeStagingArea(owner);
+    }
+  }
+  return removed;
 }

@@ -47,6 +47,8 @@ export interface Services {
   rollups: RollupNotifier;
   backends: BackendRegistry;
   instanceId: string;
+  /** Journal ids of this process's commands still running: the recovery sweep leaves them alone. */
+  inFlight: Set<number>;
   limits: Limits;
 }
 

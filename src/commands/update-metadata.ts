@@ -1,3 +1,4 @@
+import type { Executor } from '../db/database.js';
 import * as journal from '../db/journal-repo.js';
 import * as nodes from '../db/nodes-repo.js';
 import type { JournalRecord, Json } from '../db/records.js';
@@ -54,8 +55,8 @@ export async function updateMetadataCommand(svc: Services, actor: Actor, req: Up
       params: params(addr.backendId, addr.path),
     },
     {
-      run: (journalId, succeed) =>
-        svc.db.transaction(async (tx) => {
+      run: (journalId, succeed, transaction) =>
+        transaction(async (tx) => {
           const node = requireUsable(requireFound(await nodes.findLive(tx, addr.backendId, addr.path, 'update'), addr.backendId, addr.path, addr.nodeId));
           checkVersion(node, req.expectedVersion);
           const metadata = req.merge ? mergeMetadata(node.metadata, req.metadata ?? {}) : (req.metadata ?? {});
@@ -64,12 +65,12 @@ export async function updateMetadataCommand(svc: Services, actor: Actor, req: Up
           await succeed(tx, updated, [nodeUpdated(updated)]);
           return updated;
         }),
-      recover: (e) => recoverUpdateMetadata(svc, e),
+      recover: (tx, e) => recoverUpdateMetadata(svc, tx, e),
     },
   );
 }
 
 /** No I/O: a PENDING entry means the transaction never committed. */
-export async function recoverUpdateMetadata(svc: Services, e: JournalRecord): Promise<void> {
-  await journal.markEnded(svc.db, e.backendId, e.id, 'ROLLED_BACK', null);
+export async function recoverUpdateMetadata(_svc: Services, tx: Executor, e: JournalRecord): Promise<void> {
+  await journal.markEnded(tx, e.backendId, e.id, 'ROLLED_BACK', null);
 }

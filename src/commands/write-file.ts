@@ -111,8 +111,8 @@ export async function writeFileCommand(
       plan: { staging_key: key, dirs: header.parents ? plannedParents(header.path) : [] },
     },
     {
-      run: (journalId, succeed) =>
-        svc.db.transaction((tx) =>
+      run: (journalId, succeed, transaction) =>
+        transaction((tx) =>
           created.guard(entry, async () => {
             const parent = await lockParent(tx, entry, header.path, header.parents, journalId, created);
             let existing = await nodes.findLive(tx, entry.id, header.path, 'update');
@@ -143,18 +143,18 @@ export async function writeFileCommand(
         if (!published) await backend.discard(key);
         await created.undo(entry);
       },
-      recover: (e) => recoverWriteFile(svc, e),
+      recover: (tx, e) => recoverWriteFile(svc, tx, e),
     },
   );
 }
 
-export async function recoverWriteFile(svc: Services, e: JournalRecord): Promise<void> {
+export async function recoverWriteFile(svc: Services, tx: Executor, e: JournalRecord): Promise<void> {
   const entry = svc.backends.get(e.backendId);
   const key = e.plan.staging_key as string;
   const dirs = (e.plan.dirs as string[]) ?? [];
   const stillStaged = await entry.backend.stagingExists(key);
   const p = e.params as { size_bytes: number; sha256: string; metadata: Json | null };
-  await svc.db.transaction(async (tx) => {
+  {
     const onDisk = await entry.backend.stat(e.path);
     // Staging gone and a file at the path: the rename happened, unless that file was there before
     // (a refused overwrite discards its staging before its entry is marked FAILED): then the content tells.
@@ -181,5 +181,5 @@ export async function recoverWriteFile(svc: Services, e: JournalRecord): Promise
     await entry.backend.discard(key);
     await settlePlannedDirs(tx, entry, dirs, 'back', e.id);
     await journal.markEnded(tx, e.backendId, e.id, 'ROLLED_BACK', null);
-  });
+  }
 }

@@ -60,8 +60,12 @@ function wrap(kind: Database['kind'], db: DrizzleLike, close: () => Promise<void
 export async function connectPostgres(url: string, poolSize = 16, migrateFirst = true): Promise<Database> {
   const { drizzle } = await import('drizzle-orm/node-postgres');
   const { migrate } = await import('drizzle-orm/node-postgres/migrator');
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
-  pool.on('error', () => {}); // idle client errors surface on the next query instead
+  // A bounded connect: with the database gone, calls fail fast (UNAVAILABLE) instead of queueing.
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
+  // A connection's errors surface on its next query: without a listener, a socket that breaks while a
+  // connection is checked out (the database killed) would crash the process.
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   const client = await pool.connect().catch(translateConnectionError);
   if (!migrateFirst) {
     client.release();

@@ -7,11 +7,12 @@ const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EP
 const RACE_CODES = new Set(['23505', '40001', '40P01', '55P03']);
 
 function codeOf(err: unknown): string | undefined {
-  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+  let lost = false;
+  for (let e = err as { code?: unknown; cause?: unknown; message?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
     if (typeof e.code === 'string') return e.code;
+    if (typeof e.message === 'string' && /Connection terminated|Client has encountered a connection error|connection timeout|timeout exceeded when trying to connect/i.test(e.message)) lost = true;
   }
-  const message = (err as Error | undefined)?.message ?? '';
-  return /Connection terminated|Client has encountered a connection error/.test(message) ? 'ECONNRESET' : undefined;
+  return lost ? 'ECONNRESET' : undefined;
 }
 
 /** The domain error a database failure amounts to, or null when it is a bug. */

@@ -71,7 +71,7 @@ export async function markSucceeded(ex: Executor, entry: Completion, node: NodeR
     sql`WITH done AS (
           UPDATE journal_entries SET status = 'SUCCEEDED', node_id = ${node.id},
             result = ${JSON.stringify({ node })}::jsonb, completed_at = now()
-          WHERE backend_id = ${entry.backendId} AND id = ${entry.id}),
+          WHERE backend_id = ${entry.backendId} AND id = ${entry.id} AND status = 'PENDING'),
         ins AS (${insertEventsSql(events, origin)})
         SELECT max(cursor)::text AS last FROM ins`,
   );
@@ -99,11 +99,49 @@ export async function getEntry(ex: Executor, id: number, backendId?: number): Pr
   return rows.length ? toJournal(rows[0]) : null;
 }
 
-export async function pendingEntries(ex: Executor, instanceId: string): Promise<JournalRecord[]> {
+/**
+ * A command's hold on its own entry, taken first in its transaction and kept to its commit: recovery
+ * (which takes the same row lock) cannot resolve the entry while the command may still change the disk,
+ * and a command whose entry recovery already resolved finds it no longer PENDING and stops.
+ */
+export async function holdPending(ex: Executor, backendId: number, id: number): Promise<boolean> {
   const rows = await ex.rows(
-    sql`SELECT * FROM journal_entries WHERE instance_id = ${instanceId} AND status = 'PENDING' ORDER BY id`,
+    sql`SELECT id FROM journal_entries WHERE backend_id = ${backendId} AND id = ${id} AND status = 'PENDING' FOR NO KEY UPDATE`,
+  );
+  return rows.length > 0;
+}
+
+/** Recovery's claim on an entry: null when it is no longer PENDING or a command holds it right now. */
+export async function lockPending(ex: Executor, backendId: number, id: number): Promise<JournalRecord | null> {
+  const rows = await ex.rows(
+    sql`SELECT * FROM journal_entries WHERE backend_id = ${backendId} AND id = ${id} AND status = 'PENDING'
+        FOR NO KEY UPDATE SKIP LOCKED`,
+  );
+  return rows.length ? toJournal(rows[0]) : null;
+}
+
+/** This process's PENDING entries created more than `olderThanMs` ago. */
+export async function ownPendingEntries(ex: Executor, instanceId: string, olderThanMs: number): Promise<JournalRecord[]> {
+  const rows = await ex.rows(
+    sql`SELECT * FROM journal_entries WHERE instance_id = ${instanceId} AND status = 'PENDING'
+          AND created_at < now() - make_interval(secs => ${olderThanMs / 1000})
+        ORDER BY id`,
   );
   return rows.map(toJournal);
+}
+
+/** PENDING entries whose process is dead (see instances-repo). */
+export async function deadOwnersEntries(ex: Executor, alive: (owner: SQL) => SQL, limit: number): Promise<JournalRecord[]> {
+  const rows = await ex.rows(
+    sql`SELECT * FROM journal_entries WHERE status = 'PENDING' AND NOT ${alive(sql`instance_id`)} ORDER BY id LIMIT ${limit}`,
+  );
+  return rows.map(toJournal);
+}
+
+/** Owner and plan of every PENDING entry: the staging objects that must stay. */
+export async function pendingPlans(ex: Executor): Promise<{ instanceId: string; plan: Json }[]> {
+  const rows = await ex.rows<{ instance_id: string; plan: Json }>(sql`SELECT instance_id, plan FROM journal_entries WHERE status = 'PENDING'`);
+  return rows.map((r) => ({ instanceId: r.instance_id, plan: r.plan }));
 }
 
 export interface JournalFilter {

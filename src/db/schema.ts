@@ -7,6 +7,7 @@ import {
   boolean,
   customType,
   index,
+  integer,
   jsonb,
   pgSequence,
   pgTable,
@@ -184,3 +185,20 @@ export const rollupDeltas = pgTable(
   // scan a table the fold keeps small.
   (t) => [primaryKey({ columns: [t.backendId, t.id] })],
 );
+
+export const instanceLockKeys = pgSequence('instance_lock_keys', { maxValue: 2147483647, cycle: true });
+
+/**
+ * Live and recently live processes. A process is alive while its session holds the advisory lock
+ * (INSTANCE_LOCK_SPACE, lock_key); the row itself only names it. Not per backend: in a distributed
+ * database this is a small reference table (docs/decisions/004).
+ */
+export const instances = pgTable('instances', {
+  id: text('id').primaryKey(),
+  lockKey: integer('lock_key').notNull().unique(),
+  host: text('host').notNull(),
+  pid: integer('pid').notNull(),
+  addr: text('addr').notNull(),
+  startedAt: tstz('started_at').notNull().defaultNow(),
+  lastSeenAt: tstz('last_seen_at').notNull().defaultNow(),
+});

@@ -8,7 +8,9 @@ import { EventsServiceService } from '../../gen/filestore/v1/events_service.js';
 import { FileStoreServiceService } from '../../gen/filestore/v1/filestore_service.js';
 import { JournalServiceService } from '../../gen/filestore/v1/journal_service.js';
 import { fromRoot } from '../project-root.js';
+import { StartupError } from '../errors/startup-error.js';
 import type { HandlerContext } from './call.js';
+import type { ServingState } from './gate.js';
 import { eventsHandlers } from './handlers/events.js';
 import { fileStoreHandlers } from './handlers/filestore.js';
 import { journalHandlers } from './handlers/journal.js';
@@ -19,6 +21,8 @@ const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 
 export interface RunningServer {
   port: number;
+  /** Health and the gate together: SERVING only in state 'serving'. */
+  setState(state: ServingState): void;
   /** Stops taking calls, lets in-flight ones finish (up to graceMs), then closes. */
   drain(graceMs: number): Promise<void>;
 }
@@ -34,26 +38,35 @@ export function splitAddress(addr: string): { host: string; port: number } {
   return { host: addr.slice(0, at), port: Number(addr.slice(at + 1)) };
 }
 
+/**
+ * Binds first, with every call refused by the gate (health NOT_SERVING) until setState('serving'):
+ * a process that cannot take its port changes nothing, and none is served before it recovered.
+ */
 export async function startGrpcServer(ctx: HandlerContext, address: string): Promise<RunningServer> {
   const server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
   server.addService(FileStoreServiceService, fileStoreHandlers(ctx));
   server.addService(JournalServiceService, journalHandlers(ctx));
   server.addService(EventsServiceService, eventsHandlers(ctx));
 
-  const health = new HealthImplementation(Object.fromEntries(['', ...SERVICE_NAMES].map((s) => [s, 'SERVING' as const])));
+  const health = new HealthImplementation(Object.fromEntries(['', ...SERVICE_NAMES].map((s) => [s, 'NOT_SERVING' as const])));
   health.addToServer(server);
   // Reflection describes every service served here, health included (grpcurl list shows it).
   const described = { ...loadFileDescriptorSetFromBuffer(readFileSync(DESCRIPTOR_SET)), ...loadSync(HEALTH_PROTO) };
   new ReflectionService(described).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) => (err ? reject(bindError(address, err)) : resolve(p))),
   );
 
+  const setState = (state: ServingState) => {
+    ctx.gate.state = state;
+    for (const s of ['', ...SERVICE_NAMES]) health.setStatus(s, state === 'serving' ? 'SERVING' : 'NOT_SERVING');
+  };
   return {
     port,
+    setState,
     async drain(graceMs) {
-      for (const s of ['', ...SERVICE_NAMES]) health.setStatus(s, 'NOT_SERVING');
+      setState('draining');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();
@@ -66,4 +79,15 @@ export async function startGrpcServer(ctx: HandlerContext, address: string): Pro
       });
     },
   };
+}
+
+function bindError(address: string, err: Error): StartupError {
+  const why = /EADDRINUSE|address already in use/i.test(err.message)
+    ? 'the address is in use by another process'
+    : /EACCES|permission denied/i.test(err.message)
+      ? 'permission denied (ports below 1024 need privileges)'
+      : /EADDRNOTAVAIL|cannot assign requested address/i.test(err.message)
+        ? 'this machine has no such address'
+        : err.message;
+  return new StartupError([`FILESTORE_GRPC_ADDR=${address}: cannot listen there: ${why}; choose another address or stop what holds it`]);
 }

@@ -14,7 +14,7 @@ async function sandbox(): Promise<{ dir: string; root: string; cleanup: () => Pr
 }
 
 async function openBackend(root: string, instanceId = 'test-instance', id = 1): Promise<LocalBackend> {
-  const backend = new LocalBackend({ id, root, instanceId });
+  const backend = new LocalBackend({ id, root, instanceId, create: true });
   await backend.open();
   return backend;
 }
@@ -50,12 +50,12 @@ test('location is the absolute root; staging lives in .filestore/staging/<instan
   t.is(b.kind, 'local');
   t.is(b.id, 7);
   const key = b.newStagingKey();
-  t.regex(key, /^[0-9a-f-]{36}$/);
+  t.regex(key, /^inst-1\/[0-9a-f-]{36}$/, 'a key names its owner');
   await b.stage(key, chunked(Buffer.from('staged')));
-  t.is(await readFile(join(root, '.filestore', 'staging', 'inst-1', key), 'utf8'), 'staged');
+  t.is(await readFile(join(root, '.filestore', 'staging', key), 'utf8'), 'staged');
 });
 
-test('a second instance does not see the first one’s staging keys', async (t) => {
+test('keys name their owner: each instance lists its own, and any can resolve a dead one’s keys', async (t) => {
   const { root, cleanup } = await sandbox();
   t.teardown(cleanup);
   const a = await openBackend(root, 'a');
@@ -64,9 +64,33 @@ test('a second instance does not see the first one’s staging keys', async (t) 
   await a.stage(key, chunked(Buffer.from('mine')));
   t.deepEqual(await a.listStaging(), [key]);
   t.deepEqual(await b.listStaging(), []);
-  t.false(await b.stagingExists(key));
+  t.deepEqual((await b.stagingOwners()).sort(), ['a', 'b']);
+  t.deepEqual(await b.listStaging('a'), [key]);
+  t.true(await b.stagingExists(key), 'recovery in another process finds the staged object');
+  await b.removeStagingArea('a');
+  t.true(await a.stagingExists(key), 'an area that is not empty stays');
   await b.discard(key);
-  t.true(await a.stagingExists(key));
+  t.false(await a.stagingExists(key));
+  await b.removeStagingArea('a');
+  t.deepEqual(await b.stagingOwners(), ['b']);
+  // A staging area removed behind a live owner's back is made again by its next staging.
+  const again = a.newStagingKey();
+  await a.stage(again, chunked(Buffer.from('again')));
+  t.true(await a.stagingExists(again));
+});
+
+test('a missing root is refused unless the backend may create it (an unmounted volume stays unwritten)', async (t) => {
+  const { dir, cleanup } = await sandbox();
+  t.teardown(cleanup);
+  const missing = join(dir, 'not-mounted');
+  const refused = new LocalBackend({ id: 3, root: missing, instanceId: 'x' });
+  await rejects(t, refused.open(), 'FAILED_PRECONDITION', 'BACKEND_ROOT_MISSING');
+  await t.throwsAsync(readdir(missing), { code: 'ENOENT' }, 'nothing was created');
+  await writeFile(join(dir, 'a-file'), 'x');
+  await rejects(t, new LocalBackend({ id: 3, root: join(dir, 'a-file'), instanceId: 'x' }).open(), 'FAILED_PRECONDITION', 'BACKEND_ROOT_MISSING');
+  const created = new LocalBackend({ id: 3, root: missing, instanceId: 'x', create: true });
+  await created.open();
+  t.deepEqual(await readdir(missing), ['.filestore']);
 });
 
 test('the service refuses to use paths inside .filestore', async (t) => {
@@ -83,13 +107,13 @@ test('the service refuses to use paths inside .filestore', async (t) => {
   await put(b, 'top.txt', 'top');
   const copy = b.newStagingKey();
   await b.stageCopy('', copy);
-  t.deepEqual(await readdir(join(root, '.filestore', 'staging', 'test-instance', copy)), ['top.txt']);
+  t.deepEqual(await readdir(join(root, '.filestore', 'staging', copy)), ['top.txt']);
 });
 
 test('a backend must be opened first', async (t) => {
   const { root, cleanup } = await sandbox();
   t.teardown(cleanup);
-  const b = new LocalBackend({ id: 1, root, instanceId: 'x' });
+  const b = new LocalBackend({ id: 1, root, instanceId: 'x', create: true });
   await rejects(t, b.stat('a'), 'FAILED_PRECONDITION', 'BACKEND_NOT_OPEN');
   t.throws(() => new LocalBackend({ id: 1, root, instanceId: '../x' }), { message: /instance id/ });
 });

@@ -72,7 +72,8 @@ class Site {
   /** The recovery report the server logged at start, if it resolved anything. */
   recovered(): { id: number; command: string; status: string }[] {
     const line = this.s.output.find((l) => l.includes('recovered commands left in flight'));
-    return line ? JSON.parse(line).resolved : [];
+    const resolved: { id: number; command: string; status: string }[] = line ? JSON.parse(line).resolved : [];
+    return resolved.map(({ id, command, status }) => ({ id, command, status }));
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,245 @@
+// Crash recovery that does not depend on who restarts (docs/decisions/004). The real server is
+// SIGKILLed at a random instant during MoveNode, CopyNode, recursive DeleteNode and a 64 MiB upload,
+// 20 times each; then, in turn: (a) a new process with a new instance id on another port takes over,
+// (b) a process with another FILESTORE_INSTANCE_ID takes over, (c) on PostgreSQL, no restart at all: a
+// second instance that was running all along resolves what the dead one left. After each kill: every
+// journal entry resolved within 30 s, no staging leftover of the dead process, the nodes equal the disk,
+// and the command's idempotency key settled (a retry with it answers at once and completes the command).
+import test, { type ExecutionContext } from 'ava';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { testDbKind } from '../support/database.js';
+import { makeTestEnv, spawnServer, type SpawnedServer, type TestEnv } from '../support/server.js';
+import type { TestClient } from '../support/client.js';
+import { content, contentSha256, diskTree, journalAll, KiB, metadataTree, MiB, pool, STATUS, stagingLeftovers, subtree, treeDiff, type Tree } from './helpers.js';
+
+const RUNS = Number(process.env.FILESTORE_TEST_KILLS ?? 20);
+const RESOLVE_WITHIN_MS = 30_000;
+const MODES = testDbKind === 'pg' ? (['other-port', 'other-id', 'survivor'] as const) : (['other-port', 'other-id'] as const);
+type Mode = (typeof MODES)[number];
+
+/** A shared data directory and database, served by a succession of processes (two at a time on PostgreSQL). */
+class Site {
+  current!: SpawnedServer;
+  standby: SpawnedServer | null = null;
+  readonly root: string;
+  private starts = 0;
+
+  constructor(readonly env: TestEnv) {
+    this.root = path.join(env.dataDir, 'data');
+  }
+
+  get c(): TestClient {
+    return this.current.client;
+  }
+
+  /** A new process: a fresh instance id unless `instanceId` names one. */
+  spawn(instanceId?: string): Promise<SpawnedServer> {
+    const env: Record<string, string> = { ...this.env.env, FILESTORE_RECOVERY_INTERVAL_MS: '1000', FILESTORE_RECOVERY_GRACE_MS: '1000' };
+    delete env.FILESTORE_INSTANCE_ID;
+    if (instanceId) env.FILESTORE_INSTANCE_ID = instanceId;
+    this.starts++;
+    return spawnServer(env);
+  }
+
+  /** After `current` was killed: who carries on, as `mode` says. */
+  async takeOver(mode: Mode, run: number): Promise<void> {
+    if (mode === 'survivor') {
+      this.current = this.standby!;
+      this.standby = null;
+    } else {
+      this.current = await this.spawn(mode === 'other-id' ? `fixed-${run}` : undefined);
+    }
+  }
+
+  /** PostgreSQL: keep a second instance running beside the current one. */
+  async ensureStandby(): Promise<void> {
+    if (testDbKind === 'pg' && !this.standby) {
+      this.standby = await this.spawn();
+      await sleep(1_100); // past its grace period, so that it may judge others dead
+    }
+  }
+
+  instanceOf(s: SpawnedServer): string {
+    const line = s.output.find((l) => l.includes('filestore serving'));
+    return line ? (JSON.parse(line).instance as string) : '?';
+  }
+
+  async close(): Promise<void> {
+    for (const s of [this.current, this.standby]) if (s) await s.kill('SIGKILL');
+    await this.env.cleanup();
+  }
+}
+
+async function waitResolved(c: TestClient): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    const pending = await journalAll(c, { status: STATUS.PENDING });
+    if (pending.entries.length === 0) return Date.now() - t0;
+    if (Date.now() - t0 > RESOLVE_WITHIN_MS) {
+      throw new Error(`still PENDING after ${RESOLVE_WITHIN_MS} ms: ${pending.entries.map((e) => `${e.id} ${e.command} ${e.path}`).join(', ')}`);
+    }
+    await sleep(100);
+  }
+}
+
+/** Owners of staging areas on disk (each live process has one, possibly empty). */
+async function stagingAreas(root: string): Promise<string[]> {
+  return readdir(path.join(root, '.filestore', 'staging')).catch(() => []);
+}
+
+interface Command {
+  name: string;
+  /** The scene before attempt `i` (on a server that is not killed). */
+  prepare?(c: TestClient, i: number): Promise<void>;
+  run(c: TestClient, key: string, i: number, onProgress?: (fraction: number) => Promise<void>): Promise<unknown>;
+  /** The state the command reaches once it ran (the retry with its key makes sure it did). */
+  done(t: ExecutionContext, tree: Tree, i: number, label: string): void;
+  /** Cleans up after a successful attempt, so that the next starts from the same scene. */
+  after?(c: TestClient, i: number): Promise<void>;
+}
+
+const DIRS = 10;
+const FILES_PER_DIR = 30;
+const BIG = 64 * MiB;
+
+async function buildTree(c: TestClient, at: string): Promise<void> {
+  await c.fs('createDirectory', { backendId: 1, path: at });
+  await pool([...Array(DIRS).keys()], 4, (d) => c.fs('createDirectory', { backendId: 1, path: `${at}/d${d}` }));
+  const files = [];
+  for (let d = 0; d < DIRS; d++) for (let f = 0; f < FILES_PER_DIR; f++) files.push(`d${d}/f${f}.txt`);
+  await pool(files, 16, (rel) => c.write({ path: `${at}/${rel}` }, [...content(rel, 100 + rel.length * 37)]));
+}
+
+function commands(shape: () => Tree, where: { at: string }): Command[] {
+  const sameShape = (t: ExecutionContext, tree: Tree, p: string, label: string) =>
+    t.deepEqual(treeDiff(subtree(tree, p), shape(), 5), [], `${label}: the tree at "${p}" is incomplete or changed`);
+  return [
+    {
+      name: 'MoveNode',
+      run: (c, key) => c.fs('moveNode', { backendId: 1, path: where.at, targetPath: where.at === 'a' ? 'b' : 'a', idempotencyKey: key }),
+      done(t, tree, _i, label) {
+        const to = where.at === 'a' ? 'b' : 'a';
+        sameShape(t, tree, to, label);
+        t.is(subtree(tree, where.at).size, 0, `${label}: nothing left at the source`);
+        where.at = to;
+      },
+    },
+    {
+      name: 'CopyNode',
+      run: (c, key, i) => c.fs('copyNode', { backendId: 1, path: where.at, targetPath: `copy-${i}`, idempotencyKey: key }),
+      done(t, tree, i, label) {
+        sameShape(t, tree, where.at, `${label} (source)`);
+        sameShape(t, tree, `copy-${i}`, label);
+      },
+      after: (c, i) => c.fs('deleteNode', { backendId: 1, path: `copy-${i}`, recursive: true }),
+    },
+    {
+      name: 'DeleteNode',
+      prepare: (c, i) => c.fs('copyNode', { backendId: 1, path: where.at, targetPath: `victim-${i}` }),
+      run: (c, key, i) => c.fs('deleteNode', { backendId: 1, path: `victim-${i}`, recursive: true, idempotencyKey: key }),
+      done(t, tree, i, label) {
+        t.is(subtree(tree, `victim-${i}`).size, 0, `${label}: the victim is gone`);
+        sameShape(t, tree, where.at, `${label} (original)`);
+      },
+    },
+    {
+      name: 'WriteFile',
+      run: (c, key, i, onProgress) =>
+        c.write(
+          { path: 'big.bin', overwrite: true, idempotencyKey: key },
+          (async function* () {
+            let sent = 0;
+            for (const chunk of content(`big-${i}`, BIG, 256 * KiB)) {
+              yield chunk;
+              sent += chunk.length;
+              await onProgress?.(sent / BIG);
+            }
+          })(),
+        ),
+      done(t, tree, i, label) {
+        t.deepEqual(tree.get('big.bin'), { kind: 'FILE', size: BIG, sha256: contentSha256(`big-${i}`, BIG) }, `${label}: the upload is in place`);
+      },
+    },
+  ];
+}
+
+test.serial(`SIGKILL at ${RUNS} random points per command; taken over by ${MODES.join(', ')}: all resolved, nothing left behind`, async (t) => {
+  const site = new Site(await makeTestEnv());
+  t.teardown(() => site.close());
+  site.current = await site.spawn();
+  await buildTree(site.c, 'a');
+  const built = await metadataTree(site.c, { hashes: true });
+  const shape = subtree(built, 'a');
+  t.is([...shape.values()].filter((e) => e.kind === 'FILE').length, DIRS * FILES_PER_DIR);
+  const where = { at: 'a' };
+
+  const summary: Record<string, { resolvedMs: number[]; outcomes: Record<string, number> }> = {};
+  for (const cmd of commands(() => shape, where)) {
+    // One uninterrupted run tells how long the command takes, to spread the kills over it.
+    const t0 = performance.now();
+    await cmd.prepare?.(site.c, -1);
+    await cmd.run(site.c, `timing-${cmd.name}`, -1);
+    const ms = Math.max(performance.now() - t0, 30);
+    await cmd.after?.(site.c, -1);
+    if (cmd.name === 'MoveNode') where.at = where.at === 'a' ? 'b' : 'a';
+    summary[cmd.name] = { resolvedMs: [], outcomes: {} };
+
+    for (let i = 0; i < RUNS; i++) {
+      const mode = MODES[(i + cmd.name.length) % MODES.length];
+      const label = `${cmd.name} #${i} (${mode})`;
+      await site.ensureStandby();
+      await cmd.prepare?.(site.c, i);
+      const key = `${cmd.name}-${i}-${Math.random().toString(36).slice(2)}`;
+      const victim = site.current;
+      const dead = site.instanceOf(victim);
+      // Uploads die at a random share of their bytes (or, past 100%, after the last one); the others after a random delay.
+      const killAt = Math.random() * 1.15;
+      let killed = false;
+      const kill = async () => {
+        if (!killed) {
+          killed = true;
+          await victim.kill('SIGKILL');
+        }
+      };
+      const outcome = cmd
+        .run(victim.client, key, i, async (share) => {
+          if (share >= killAt) await kill();
+        })
+        .then(
+          () => 'ok',
+          () => 'error',
+        );
+      if (cmd.name === 'WriteFile' && killAt < 1) await outcome;
+      else await sleep(cmd.name === 'WriteFile' ? Math.random() * 40 : Math.random() * ms * 1.3);
+      await kill();
+      const clientSaw = await outcome;
+
+      await site.takeOver(mode, i);
+      const resolvedMs = await waitResolved(site.c);
+      summary[cmd.name].resolvedMs.push(resolvedMs);
+      const live = [site.current, site.standby].filter((s): s is SpawnedServer => !!s).map((s) => site.instanceOf(s));
+      t.deepEqual(await stagingLeftovers(site.root), [], `${label}: staging leftovers`);
+      t.false((await stagingAreas(site.root)).includes(dead), `${label}: the dead process's staging area is gone`);
+      t.true((await stagingAreas(site.root)).every((o) => live.includes(o)), `${label}: only live processes have staging areas`);
+      const [meta, disk] = await Promise.all([metadataTree(site.c, { hashes: true }), diskTree(site.root, { hashes: true })]);
+      t.deepEqual(treeDiff(meta, disk), [], `${label}: the nodes and the disk disagree`);
+
+      // The key is settled: a retry answers at once, as a replay of what committed or as a fresh run.
+      const retry = performance.now();
+      const again = await cmd.run(site.c, key, i);
+      t.true(performance.now() - retry < 15_000, `${label}: the retry waited on its key`);
+      const replay = (again as { idempotentReplay?: boolean }).idempotentReplay === true;
+      const after = await metadataTree(site.c, { hashes: true });
+      cmd.done(t, after, i, label);
+      if (clientSaw === 'ok') t.true(replay, `${label}: the client was told it succeeded, so the retry is a replay`);
+      const result = `${clientSaw === 'ok' ? 'acknowledged' : 'cut off'}, ${replay ? 'had committed' : 'rolled back'}`;
+      summary[cmd.name].outcomes[result] = (summary[cmd.name].outcomes[result] ?? 0) + 1;
+      await cmd.after?.(site.c, i);
+    }
+  }
+  for (const [name, s] of Object.entries(summary)) {
+    t.log(`${name}: resolved within ${Math.max(...s.resolvedMs)} ms (median ${s.resolvedMs.sort((x, y) => x - y)[s.resolvedMs.length >> 1]} ms); ${JSON.stringify(s.outcomes)}`);
+  }
+});
