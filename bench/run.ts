@@ -1,4 +1,5 @@
-// `npm run bench`: ARCHITECTURE §7 measured as ratios against baselines taken in the same run.
+// `npm run bench`: the targets of docs/architecture.md#performance-targets measured as ratios against
+// baselines taken in the same run.
 //
 //   baselines  raw disk write+fsync / read in the server's data dir; single-row INSERT tx/s
 //              (PostgreSQL, or PGlite with FILESTORE_BENCH_DB=pglite); a no-op grpc-js twin of

@@ -56,7 +56,7 @@ export const settings = {
   /**
    * The events delivery load: CreateDirectory per second (FILESTORE_BENCH_EVENT_RATE), each creating this many
    * directories (FILESTORE_BENCH_EVENT_DIRS, with `parents`), so (dirs + 1) events per command. The default,
-   * 500/s of one directory, is the §7 load of 1,000 events/s; 200/s of 4 makes as many events with fewer commands.
+   * 500/s of one directory, is the target's load of 1,000 events/s; 200/s of 4 makes as many events with fewer commands.
    */
   eventCommandsPerSec: positive('FILESTORE_BENCH_EVENT_RATE', 500, { max: 20_000 }),
   eventDirsPerCommand: positive('FILESTORE_BENCH_EVENT_DIRS', 1, { integer: true, max: 64 }),

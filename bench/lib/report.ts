@@ -153,7 +153,7 @@ export function report(results: Results, settings: Settings, meta: Record<string
   if (streamRows.length) out.push(
     `Streaming (${settings.chunkBytes / MiB} MiB chunks; median of ${settings.streamRuns} runs, twin and ours alternating, after a 32 MiB warm-up; on the freshly started server)`,
     renderTable(
-      ['scenario', 'ours MiB/s', 'cpu s/c/db/x', 'twin MiB/s', 'cpu s/c/db/x', 'ours/twin', '§7 target', '', 'ours/disk', 'ours runs', 'twin runs'],
+      ['scenario', 'ours MiB/s', 'cpu s/c/db/x', 'twin MiB/s', 'cpu s/c/db/x', 'ours/twin', 'target', '', 'ours/disk', 'ours runs', 'twin runs'],
       streamRows,
       [false, true, true, true, true, true, false, false, true, false, false],
     ),
@@ -201,7 +201,7 @@ export function report(results: Results, settings: Settings, meta: Record<string
   if (unaryRows.length) out.push(
     `Unary, closed loop (each client one call at a time; ${settings.seconds} s after ${settings.warmupSeconds} s warm-up); server on ${settings.db === 'pg' ? 'PostgreSQL' : 'PGlite'}`,
     renderTable(
-      ['scenario', 'ours ops/s', 'p50 ms', 'p99 ms', 'cpu s/c/db/x', 'twin ops/s', 'p50 ms', 'p99 ms', 'cpu s/c/db/x', 'ours/twin', '§7 target', '', `ours/${dbLabel}`, 'errors'],
+      ['scenario', 'ours ops/s', 'p50 ms', 'p99 ms', 'cpu s/c/db/x', 'twin ops/s', 'p50 ms', 'p99 ms', 'cpu s/c/db/x', 'ours/twin', 'target', '', `ours/${dbLabel}`, 'errors'],
       unaryRows,
       [false, true, true, true, true, true, true, true, true, true, false, false, true, true],
     ),
@@ -287,12 +287,12 @@ function eventsReport(e: EventsResult, settings: Settings): { text: string; json
       : '';
   const text = [
     `Events: delivery of filestore.command.completed to ${d.subscribers} subscribers (a separate process, all event types), ms; ${load}`,
-    renderTable(['latency', 'p50 ms', 'p99 ms', 'max ms', '§7 target', ''], deliveryRows, [false, true, true, true, false, false]),
+    renderTable(['latency', 'p50 ms', 'p99 ms', 'max ms', 'target', ''], deliveryRows, [false, true, true, true, false, false]),
     ...(behind ? [behind] : []),
     '',
     `Events: CreateDirectory c=${w.with.concurrency}, closed loop, with and without ${w.subscribers} subscribers (${settings.seconds} s after ${settings.warmupSeconds} s warm-up)`,
     renderTable(
-      ['writers', 'ops/s', 'p50 ms', 'p99 ms', 'cpu s/c/db/x', 'subs', 'kept', '§7 target', '', 'errors'],
+      ['writers', 'ops/s', 'p50 ms', 'p99 ms', 'cpu s/c/db/x', 'subs', 'kept', 'target', '', 'errors'],
       writerRows,
       [false, true, true, true, true, true, true, false, false, true],
     ),

@@ -1,6 +1,6 @@
-// The ARCHITECTURE §7 targets that the bench can check, as ratios of ours to the no-op twin
-// (higher is better), except peak RSS and event delivery latency, absolute ceilings, and the writers'
-// rate with subscribers attached, a ratio to the same server without them.
+// The targets of docs/architecture.md#performance-targets that the bench can check, as ratios of ours to
+// the no-op twin (higher is better), except peak RSS and event delivery latency, absolute ceilings, and
+// the writers' rate with subscribers attached, a ratio to the same server without them.
 export interface RatioTarget {
   min: number;
   text: string;

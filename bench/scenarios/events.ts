@@ -1,5 +1,6 @@
-// Events (ARCHITECTURE §7: "event delivery, commit → subscriber, 1,000 events/s, 10 subscribers: p99 ≤ 20 ms;
-// writers keep ≥ 90% of their rate"), against the real server only (the twin has no events).
+// Events (docs/architecture.md#performance-targets: "event delivery, commit → subscriber, 1,000
+// events/s, 10 subscribers: p99 ≤ 20 ms; writers keep ≥ 90% of their rate"), against the real server
+// only (the twin has no events).
 //
 //   delivery   open loop: CreateDirectory sent at a fixed 500/s (each commits 2 events, node.created and
 //              command.completed: 1,000 events/s) from the bench process, whatever the responses do; 10

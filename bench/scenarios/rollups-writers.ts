@@ -1,9 +1,10 @@
-// Rollups, no root hot spot (ARCHITECTURE §7: with rollups, 16 writers in 16 subtrees keep ≥ 80% of their
-// rate with rollups off). Closed loop, 16 clients, each writing new 4 KiB files into its own subtree
-// w<i>/a/b/, against two real servers on fresh PostgreSQL databases, back to back: FILESTORE_ROLLUPS=off,
-// then on (workers in-process, BullMQ in the local Redis); twice, alternating, since the machine is noisy.
-// For the "on" servers, after the load: how long until every delta is folded (rollup_deltas empty, polled
-// in the server's database), and whether GetNode of the root then reports exactly what was written.
+// Rollups, no root hot spot (docs/architecture.md#performance-targets: with rollups, 16 writers in 16
+// subtrees keep ≥ 80% of their rate with rollups off). Closed loop, 16 clients, each writing new 4 KiB
+// files into its own subtree w<i>/a/b/, against two real servers on fresh PostgreSQL databases, back to
+// back: FILESTORE_ROLLUPS=off, then on (workers in-process, BullMQ in the local Redis); twice,
+// alternating, since the machine is noisy. For the "on" servers, after the load: how long until every
+// delta is folded (rollup_deltas empty, polled in the server's database), and whether GetNode of the
+// root then reports exactly what was written.
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -1,5 +1,5 @@
 // Bearer tokens → principals. Without tokens configured every call acts as "anonymous"
-// (allowed only on a loopback address; see src/server/bind.ts).
+// (allowed only on a loopback address: without tokens the server refuses to bind any other).
 import { createHash } from 'node:crypto';
 import type { Metadata } from '@grpc/grpc-js';
 import type { Actor } from '../commands/services.js';

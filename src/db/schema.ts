@@ -1,5 +1,5 @@
-// Canonical metadata. Every table carries backend_id and every primary, unique and
-// foreign key includes it, so the schema can be distributed by backend_id (ARCHITECTURE §2).
+// Canonical metadata. Every table carries backend_id and every primary, unique and foreign key includes
+// it, so the schema can be distributed by backend_id (docs/architecture.md#modes).
 import { sql } from 'drizzle-orm';
 import {
   bigint,
@@ -108,7 +108,7 @@ export const journalEntries = pgTable(
     uniqueIndex('journal_idempotency_uq')
       .on(t.backendId, t.principal, t.idempotencyKey)
       .where(sql`idempotency_key IS NOT NULL AND idempotency_active`),
-    // Keys are scoped per principal (ARCHITECTURE §3.3): finds a key's use on another backend.
+    // Keys are scoped per principal (docs/architecture.md, Invariants 3): finds a key's use on another backend.
     index('journal_principal_key_idx')
       .on(t.principal, t.idempotencyKey)
       .where(sql`idempotency_key IS NOT NULL AND idempotency_active`),

@@ -1,4 +1,4 @@
-// Path validation (ARCHITECTURE §3 invariant 7, §4 path rules). Pure: no I/O.
+// Path validation (docs/architecture.md, Invariants 7). Pure: no I/O.
 //
 // A valid path is relative, "/"-separated, has no empty, "." or ".." segment,
 // no "\", control (Cc), bidi override/isolate, U+FFFD or lone surrogate

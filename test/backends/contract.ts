@@ -1,4 +1,4 @@
-// The contract every Backend passes (STYLE.md point 2): each backend's test file calls
+// The contract every Backend passes: each backend's test file calls
 // runBackendContract with a factory that returns a fresh, opened backend.
 import test, { type ExecutionContext } from 'ava';
 import { createHash, randomBytes } from 'node:crypto';

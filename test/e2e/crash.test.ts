@@ -1,5 +1,5 @@
 // SIGKILL the real server in the middle of commands, restart it on the same data directory and
-// database, and check invariant 2 (ARCHITECTURE §3): every path in its old or its new state,
+// database, and check docs/architecture.md, Invariants 2: every path in its old or its new state,
 // the nodes and the disk in agreement, no staging leftovers, no journal entry left PENDING.
 // Kills come two ways: from outside at chosen moments, and from inside at exact points
 // (FILESTORE_CRASH_AT, src/commands/crash-points.ts).

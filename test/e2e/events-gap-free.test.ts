@@ -1,7 +1,7 @@
-// ARCHITECTURE §3 invariant 5 under load: 32 concurrent writers whose transactions last a random
-// time (so they commit out of id order), and a subscriber that drops its stream at random moments
-// and resumes from its last cursor. It must end with exactly the committed events, each once, in
-// cursor order, and agree with the journal and the outbox table.
+// docs/architecture.md, Invariants 5, under load: 32 concurrent writers whose transactions last a random
+// time (so they commit out of id order), and a subscriber that drops its stream at random moments and
+// resumes from its last cursor. It must end with exactly the committed events, each once, in cursor
+// order, and agree with the journal and the outbox table.
 import test from 'ava';
 import path from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';

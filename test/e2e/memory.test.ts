@@ -2,7 +2,7 @@
 // never holds it), with the server's peak RSS (VmHWM, /proc/<pid>/status) over the transfer.
 // One transfer per database kind; two tests read its figures:
 // - the transfer streams: byte-identical, and the server's memory does not grow with the file;
-// - the server's peak RSS stays under the 150 MiB budget (ARCHITECTURE §7).
+// - the server's peak RSS stays under the 150 MiB budget (docs/architecture.md#performance-targets).
 import test from 'ava';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -15,9 +15,10 @@ import { content, KiB, memoryOf, MiB, readHashed } from './helpers.js';
 const SIZE = 1024 * MiB;
 const CHUNK = 256 * KiB;
 /**
- * The 150 MiB budget (ARCHITECTURE §7) is for the service mode, on PostgreSQL. The embedded mode runs
- * PostgreSQL itself inside the process (PGlite's WebAssembly heap, ~140 MiB more after the data directory
- * was created in a child process: see src/db/pglite-init.ts), so there the budget is the server's plus that.
+ * The 150 MiB budget (docs/architecture.md#performance-targets) is for the service mode, on PostgreSQL.
+ * The embedded mode runs PostgreSQL itself inside the process (PGlite's WebAssembly heap, ~140 MiB more
+ * after the data directory was created in a child process: see src/db/pglite-init.ts), so there the
+ * budget is the server's plus that.
  */
 const BUDGET_MIB = testDbKind === 'pg' ? 150 : 400; // embedded: 270–300 MiB measured
 /** Far below the file (1,024 MiB): a server that buffered even a tenth of it would exceed this. */

@@ -1,7 +1,7 @@
-// ARCHITECTURE §3 invariants 1 and 4 under concurrency: commands racing on one path never both
-// succeed unless both may, the loser gets the documented status, and the nodes table and the tree
-// on disk agree afterwards (support/observe.ts assertAgree: every live row's path exists on disk
-// with its kind, size and hash, and every entry on disk has its row).
+// docs/architecture.md, Invariants 1 and 4, under concurrency: commands racing on one path never both
+// succeed unless both may, the loser gets the documented status, and the nodes table and the tree on
+// disk agree afterwards (support/observe.ts assertAgree: every live row's path exists on disk with its
+// kind, size and hash, and every entry on disk has its row).
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';

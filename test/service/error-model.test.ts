@@ -1,5 +1,5 @@
-// ARCHITECTURE §5, row by row, through the real client: each refusal has its status code, its
-// ErrorInfo reason, and no effect (rows, snapshots, files, journal; see support/observe.ts).
+// docs/architecture.md#error-model, row by row, through the real client: each refusal has its status
+// code, its ErrorInfo reason, and no effect (rows, snapshots, files, journal; see support/observe.ts).
 //
 // Not covered here:
 // - "node MISSING" (FAILED_PRECONDITION): no command can produce a MISSING node yet (there is no

@@ -1,5 +1,5 @@
 // EventsService.Subscribe as a consumer sees it: what each command emits, filters, resume, heartbeats,
-// retention, and refusals of bad requests (ARCHITECTURE §3 invariant 5, §4).
+// retention, and refusals of bad requests (docs/architecture.md, Invariants 5; docs/architecture.md#contract).
 import test, { type ExecutionContext } from 'ava';
 import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -1,5 +1,5 @@
-// Malformed and hostile paths through every RPC that takes one (ARCHITECTURE §3 invariant 7, §4 path
-// rules): each is refused with INVALID_ARGUMENT or PERMISSION_DENIED, has no effect inside the root,
+// Malformed and hostile paths through every RPC that takes one (docs/architecture.md, Invariants 7):
+// each is refused with INVALID_ARGUMENT or PERMISSION_DENIED, has no effect inside the root,
 // and nothing outside the root changes: the backend root sits three levels deep in a sandbox whose
 // whole tree (with tempting targets such as above/etc/passwd) is compared before and after, and a
 // canary directory elsewhere in the temp directory is the target of the symlinks.

@@ -1,5 +1,5 @@
-// ARCHITECTURE §3 invariant 3: a command carrying an idempotency key has at most one effect; a retry
-// with the same key and parameters returns the original result; other parameters are refused; a
+// docs/architecture.md, Invariants 3: a command carrying an idempotency key has at most one effect; a
+// retry with the same key and parameters returns the original result; other parameters are refused; a
 // failure releases the key; keys are scoped per principal.
 import test, { type ExecutionContext } from 'ava';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';

@@ -53,7 +53,7 @@ export function nodeKindToJSON(object: NodeKind): string {
   }
 }
 
-/** NodeState is the lifecycle of a node (ARCHITECTURE §3, invariant 8). */
+/** NodeState is the lifecycle of a node (docs/architecture.md, Invariants 8). */
 export enum NodeState {
   NODE_STATE_UNSPECIFIED = 0,
   NODE_STATE_ACTIVE = 1,

@@ -1,4 +1,4 @@
-// Invariant 7: every operation stays inside the backend root.
+// docs/architecture.md, Invariants 7: every operation stays inside the backend root.
 //
 // Rule: the local backend refuses ALL symbolic links, wherever they appear in a path
 // (a parent component or the last one), whether they point inside or outside the root,
