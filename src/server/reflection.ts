@@ -12,8 +12,8 @@ import { ServerReflectionService as ReflectionV1Alpha } from '../../gen/grpc/ref
 import { fromRoot } from '../project-root.js';
 import { loadDescriptorSet, type DescriptorSet } from './descriptor-set.js';
 
-export const DESCRIPTOR_SET = fromRoot('gen', 'filestore.binpb');
-export const REFLECTION_SERVICE_NAMES = ['grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection'];
+const DESCRIPTOR_SET = fromRoot('gen', 'filestore.binpb');
+const REFLECTION_SERVICE_NAMES = ['grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection'];
 
 /** Adds both reflection services to `server`; they list `services` and themselves. */
 export function addReflection(server: Server, services: string[], set: DescriptorSet = loadDescriptorSet(readFileSync(DESCRIPTOR_SET))): void {
@@ -30,7 +30,7 @@ export function addReflection(server: Server, services: string[], set: Descripto
   server.addService(ReflectionV1Alpha, { serverReflectionInfo });
 }
 
-export function answerer(set: DescriptorSet, services: string[]): (req: ServerReflectionRequest) => ServerReflectionResponse {
+function answerer(set: DescriptorSet, services: string[]): (req: ServerReflectionRequest) => ServerReflectionResponse {
   const encoded = new Map([...set.bytes].map(([name, bytes]) => [name, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]));
   const withImports = (file: string) => ({ fileDescriptorProto: set.withImports(file).map((name) => encoded.get(name)!) });
 
