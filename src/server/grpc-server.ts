@@ -1,21 +1,17 @@
 // grpc-js wiring: the three services, health and reflection on one port.
-import { readFileSync } from 'node:fs';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { loadFileDescriptorSetFromBuffer, loadSync } from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation, protoPath as HEALTH_PROTO } from 'grpc-health-check';
+import { HealthImplementation } from 'grpc-health-check';
 import { EventsServiceService } from '../../gen/filestore/v1/events_service.js';
 import { FileStoreServiceService } from '../../gen/filestore/v1/filestore_service.js';
 import { JournalServiceService } from '../../gen/filestore/v1/journal_service.js';
-import { fromRoot } from '../project-root.js';
 import { StartupError } from '../errors/startup-error.js';
 import type { HandlerContext } from './call.js';
 import type { ServingState } from './gate.js';
 import { eventsHandlers } from './handlers/events.js';
 import { fileStoreHandlers } from './handlers/filestore.js';
 import { journalHandlers } from './handlers/journal.js';
+import { addReflection } from './reflection.js';
 
-const DESCRIPTOR_SET = fromRoot('gen', 'filestore.binpb');
 export const SERVICE_NAMES = ['filestore.v1.FileStoreService', 'filestore.v1.JournalService', 'filestore.v1.EventsService'];
 const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 
@@ -50,9 +46,8 @@ export async function startGrpcServer(ctx: HandlerContext, address: string): Pro
 
   const health = new HealthImplementation(Object.fromEntries(['', ...SERVICE_NAMES].map((s) => [s, 'NOT_SERVING' as const])));
   health.addToServer(server);
-  // Reflection describes every service served here, health included (grpcurl list shows it).
-  const described = { ...loadFileDescriptorSetFromBuffer(readFileSync(DESCRIPTOR_SET)), ...loadSync(HEALTH_PROTO) };
-  new ReflectionService(described).addToServer(server);
+  // Reflection describes every service served here, health and reflection included (grpcurl list shows them).
+  addReflection(server, [...SERVICE_NAMES, 'grpc.health.v1.Health']);
 
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) => (err ? reject(bindError(address, err)) : resolve(p))),

@@ -5,8 +5,7 @@ import { createReadStream } from 'node:fs';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { GrpcReflection } from 'grpc-js-reflection-client';
+import type { ServiceError } from '@grpc/grpc-js';
 import { ReadFileRequest } from '../../gen/filestore/v1/filestore_service.js';
 import { JournalStatus, type JournalEntry } from '../../gen/filestore/v1/journal_service.js';
 import { NodeKind, type Node } from '../../gen/filestore/v1/node.js';
@@ -236,11 +235,6 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(10);
   }
-}
-
-/** A reflection client: what grpcurl would see. */
-export function reflectionClient(address: string): GrpcReflection {
-  return new GrpcReflection(address, credentials.createInsecure());
 }
 
 /** Peak and current RSS of a process, in MiB, from /proc/<pid>/status. */

@@ -1,12 +1,12 @@
-// The real binary end to end: reflection and health as grpcurl would see them, every file
-// command through a real client with the disk checked after each step, the journal, and a
-// graceful SIGTERM that lets an upload in flight finish.
+// The real binary end to end: every file command through a real client with the disk checked
+// after each step, the journal, and a graceful SIGTERM that lets an upload in flight finish.
+// Reflection and health as grpcurl sees them: reflection.test.ts.
 import test from 'ava';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { credentials, Metadata, status as grpcStatus } from '@grpc/grpc-js';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import type { JournalEntry } from '../../gen/filestore/v1/journal_service.js';
 import { NodeKind, NodeState } from '../../gen/filestore/v1/node.js';
 import { sha256, TestClient } from '../support/client.js';
@@ -24,7 +24,6 @@ import {
   MiB,
   observed,
   readHashed,
-  reflectionClient,
   STATUS,
   statusName,
   subtree,
@@ -58,45 +57,6 @@ async function agree(t: import('ava').ExecutionContext, label: string) {
   t.deepEqual(treeDiff(meta, disk), [], `${label}: the nodes and the disk disagree`);
   return meta;
 }
-
-test.serial('reflection lists every service and health reports SERVING', async (t) => {
-  const address = `127.0.0.1:${s.port}`;
-  const reflection = reflectionClient(address);
-  const services = await reflection.listServices();
-  for (const name of ['filestore.v1.FileStoreService', 'filestore.v1.JournalService', 'filestore.v1.EventsService', 'grpc.health.v1.Health']) {
-    t.true(services.includes(name), `reflection lists ${name} (got ${services.join(', ')})`);
-  }
-  const methods = (await reflection.listMethods('filestore.v1.FileStoreService')).map((m) => m.name);
-  for (const m of ['WriteFile', 'ReadFile', 'MoveNode', 'CopyNode', 'DeleteNode', 'ListChildren']) t.true(methods.includes(m), `FileStoreService has ${m}`);
-
-  // A client built only from what reflection serves, as grpcurl would do.
-  const healthPkg = (await reflection.getDescriptorBySymbol('grpc.health.v1.Health')).getPackageObject({ enums: String }) as any;
-  const health = new healthPkg.grpc.health.v1.Health(address, credentials.createInsecure());
-  const check = (service: string) =>
-    new Promise<any>((resolve, reject) => health.check({ service }, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res))));
-  t.is((await check('')).status, 'SERVING');
-  for (const name of ['filestore.v1.FileStoreService', 'filestore.v1.JournalService', 'filestore.v1.EventsService']) {
-    t.is((await check(name)).status, 'SERVING', name);
-  }
-  const unknown = await t.throwsAsync(check('no.such.Service'));
-  t.is(grpcCode(unknown), grpcStatus.NOT_FOUND);
-  health.close();
-
-  const fsPkg = (await reflection.getDescriptorBySymbol('filestore.v1.FileStoreService')).getPackageObject({ enums: String, longs: Number }) as any;
-  const files = new fsPkg.filestore.v1.FileStoreService(address, credentials.createInsecure());
-  const auth = new Metadata();
-  auth.set('authorization', `Bearer ${TOKEN}`);
-  const backends = await new Promise<any>((resolve, reject) =>
-    files.listBackends({}, auth, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res))),
-  );
-  t.is(backends.backends.length, 1);
-  t.is(Number(backends.backends[0].id), 1);
-  const refused = await t.throwsAsync(
-    new Promise((resolve, reject) => files.listBackends({}, new Metadata(), (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res)))),
-  );
-  t.is(grpcCode(refused), grpcStatus.UNAUTHENTICATED);
-  files.close();
-});
 
 interface Issued {
   command: string;
