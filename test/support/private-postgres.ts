@@ -160,12 +160,23 @@ export async function startPrivatePostgres(timeoutMs = 30_000): Promise<PrivateP
   const spawnOptions = { cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', TZ: 'UTC' }, ...(user ?? {}) };
   const url = (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`;
 
-  // A test process that ends without stop() (a crash, a timeout) leaves no postmaster behind.
+  // A test process that ends without stop() (an uncaught error, AVA's SIGTERM on a timeout, Ctrl-C)
+  // leaves no postmaster behind: it runs in a session of its own, so no signal reaches it otherwise.
   const onExit = () => {
     if (running()) killTree(child!.pid!);
     rmSync(dir, { recursive: true, force: true });
   };
+  const onSignal = (sig: NodeJS.Signals) => {
+    onExit();
+    forgetProcessEnd();
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig); // then the default: die of it
+  };
+  const forgetProcessEnd = () => {
+    process.off('exit', onExit);
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.off(sig, onSignal);
+  };
   process.once('exit', onExit);
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, onSignal);
 
   async function launch(): Promise<void> {
     const proc = spawn(path.join(bin, 'postgres'), ['-D', dataDir], { ...spawnOptions, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -194,7 +205,7 @@ export async function startPrivatePostgres(timeoutMs = 30_000): Promise<PrivateP
   }
 
   async function stop(): Promise<void> {
-    process.off('exit', onExit);
+    forgetProcessEnd();
     const proc = child;
     if (proc && running()) {
       const exited = once(proc, 'exit');
