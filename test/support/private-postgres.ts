@@ -106,10 +106,14 @@ function signal(pid: number, sig: NodeJS.Signals): void {
  */
 function killTree(postmaster: number): number[] {
   signal(postmaster, 'SIGSTOP');
+  // Stopped means out of any fork() it was in: its newest child is listed too.
+  for (let waited = 0; waited < 500 && !['T', 't'].includes(procStat(postmaster)?.state ?? 'T'); waited++) sleepSync(1);
   const victims = [...childrenOf(postmaster), postmaster];
   for (const pid of victims) signal(pid, 'SIGKILL');
   return victims;
 }
+
+const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 async function waitGone(pids: number[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
