@@ -2,7 +2,7 @@
 // never the machine's shared PostgreSQL. initdb into a fresh temp directory, trust auth on
 // 127.0.0.1 only, a spare port, fsync on. PostgreSQL refuses to run as root: as root it runs as the
 // `postgres` OS user.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -168,6 +168,7 @@ export async function startPrivatePostgres(timeoutMs = 30_000): Promise<PrivateP
   // leaves no postmaster behind: it runs in a session of its own, so no signal reaches it otherwise.
   const onExit = () => {
     if (running()) killTree(child!.pid!);
+    removeSysvSegment(dataDir);
     rmSync(dir, { recursive: true, force: true });
   };
   const onSignal = (sig: NodeJS.Signals) => {
@@ -217,7 +218,7 @@ export async function startPrivatePostgres(timeoutMs = 30_000): Promise<PrivateP
       const stopped = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
       if (!stopped) await kill9();
     }
-    await removeSysvSegment(dataDir);
+    removeSysvSegment(dataDir);
     await rm(dir, { recursive: true, force: true });
   }
 
@@ -290,15 +291,14 @@ async function dataDirectoryOn(port: number): Promise<string | null> {
 
 /**
  * A postmaster killed and not started again leaves its small System V segment behind (a restart
- * would reuse it); postmaster.pid names it. Best effort: ipcrm may be missing.
+ * would reuse it); postmaster.pid names it. IPC_RMID waits for the last process to detach.
+ * Synchronous, so that an exit handler can use it. Best effort: ipcrm may be missing.
  */
-async function removeSysvSegment(dataDir: string): Promise<void> {
-  let lines: string[];
+function removeSysvSegment(dataDir: string): void {
   try {
-    lines = readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n');
+    const shmid = readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[6]?.trim().split(/\s+/)[1];
+    if (shmid && /^\d+$/.test(shmid)) execFileSync('ipcrm', ['-m', shmid], { stdio: 'ignore' });
   } catch {
-    return; // shut down cleanly, or never started
+    // shut down cleanly (no postmaster.pid), never started, or already removed
   }
-  const shmid = lines[6]?.trim().split(/\s+/)[1];
-  if (shmid && /^\d+$/.test(shmid)) await run('ipcrm', ['-m', shmid]).catch(() => {});
 }
