@@ -65,7 +65,7 @@ async function startCluster(t: ExecutionContext, extra: Record<string, string>):
   parts.redis = await startRedis();
   const dir = parts.env.dataDir;
   const backendsPath = path.join(dir, 'backends.json');
-  await writeFile(backendsPath, JSON.stringify({ backends: [{ id: 1, name: 'shared', kind: 'local', root: path.join(dir, 'shared') }] }));
+  await writeFile(backendsPath, JSON.stringify({ backends: [{ id: 1, name: 'shared', kind: 'local', root: path.join(dir, 'shared'), create: true }] }));
   const envFor = (name: string) => ({
     ...parts.env!.env,
     FILESTORE_DATA_DIR: path.join(dir, name),

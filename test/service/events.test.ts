@@ -20,7 +20,7 @@ let dir: string;
 test.before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'filestore-events-'));
   const backends = path.join(dir, 'backends.yaml');
-  writeFileSync(backends, `backends:\n  - { id: 1, name: one, kind: local, root: ${dir}/one }\n  - { id: 2, name: two, kind: local, root: ${dir}/two }\n`);
+  writeFileSync(backends, `backends:\n  - { id: 1, name: one, kind: local, root: ${dir}/one, create: true }\n  - { id: 2, name: two, kind: local, root: ${dir}/two, create: true }\n`);
   s = await startTestServer({ ...COMMAND_EVENTS_ONLY, FILESTORE_BACKENDS_PATH: backends, FILESTORE_EVENTS_HEARTBEAT_MS: '300', FILESTORE_TOKENS: `carol:${TOKEN}` });
 });
 test.after.always(async () => {

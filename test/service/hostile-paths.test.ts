@@ -43,7 +43,7 @@ test.before(async () => {
   await writeFile(path.join(sandbox, 'above', 'sibling.txt'), 'next to the root');
   await writeFile(path.join(sandbox, 'top.txt'), 'two levels above the root');
   const backends = path.join(sandbox, 'backends.json');
-  await writeFile(backends, JSON.stringify({ backends: [{ id: 1, name: 'sandboxed', kind: 'local', root }] }));
+  await writeFile(backends, JSON.stringify({ backends: [{ id: 1, name: 'sandboxed', kind: 'local', root, create: true }] }));
   canary = await mkdtemp(path.join(os.tmpdir(), 'filestore-canary-'));
   await writeFile(path.join(canary, 'secret.txt'), 'canary secret');
   await writeFile(path.join(canary, 'f'), 'canary f');

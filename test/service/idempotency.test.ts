@@ -345,7 +345,7 @@ test('keys are per principal: two principals use the same key independently', as
 test('keys are per principal, not per backend: the same key on another backend is refused', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'filestore-two-backends-'));
   const file = path.join(dir, 'backends.yaml');
-  writeFileSync(file, `backends:\n  - { id: 1, name: one, kind: local, root: ${dir}/one }\n  - { id: 2, name: two, kind: local, root: ${dir}/two }\n`);
+  writeFileSync(file, `backends:\n  - { id: 1, name: one, kind: local, root: ${dir}/one, create: true }\n  - { id: 2, name: two, kind: local, root: ${dir}/two, create: true }\n`);
   const two = await startTestServer({ FILESTORE_BACKENDS_PATH: file });
   try {
     const first = await two.client.fs('createDirectory', { backendId: 1, path: 'k', idempotencyKey: 'cross-backend-key' });
