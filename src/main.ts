@@ -1,7 +1,20 @@
 // `npm start`: serve until SIGTERM/SIGINT, then drain in-flight calls and exit.
-import { startApp } from './app.js';
+import { setLogger } from '@grpc/grpc-js';
+import pino from 'pino';
+import { startApp, type App } from './app.js';
 import { loadConfig } from './config/config.js';
+import { exitOnStartupFailure } from './errors/exit-on-startup-failure.js';
 import { stopOnSignals } from './shutdown.js';
 
-const app = await startApp(loadConfig());
+async function start(): Promise<App> {
+  const config = loadConfig();
+  const log = pino({ level: config.logLevel });
+  // grpc-js prints its errors to stderr in a format of its own (a failed bind, as well as the error
+  // it rejects with): into the log with the rest, so that stderr holds only the start's problems.
+  const grpcLog = log.child({ component: 'grpc-js' });
+  setLogger({ error: (...args) => grpcLog.error(args.join(' ')), info: (...args) => grpcLog.info(args.join(' ')), debug: (...args) => grpcLog.debug(args.join(' ')) });
+  return startApp(config, log);
+}
+
+const app = await start().catch(exitOnStartupFailure);
 stopOnSignals(app.log, 'draining', () => app.stop());
