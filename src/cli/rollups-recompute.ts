@@ -5,7 +5,7 @@ import pino from 'pino';
 import { openDatabase } from '../app.js';
 import type { Config } from '../config/config.js';
 import { StartupError } from '../errors/startup-error.js';
-import { openQueue } from '../jobs/index.js';
+import { openQueue, TerminalJobError } from '../jobs/index.js';
 import { validatePath } from '../paths/index.js';
 import { foldBackend } from '../rollups/fold.js';
 import { markSubtreeStale, recomputeRollups } from '../rollups/recompute.js';
@@ -46,6 +46,9 @@ export async function rollupsRecompute(config: Config, o: RecomputeOptions): Pro
     const report = await recomputeRollups(db, noEvents, o.backend, root.id);
     await foldBackend(db, noEvents, o.backend, config.rollups.batchSize); // the correction, up to the root
     return `recomputed ${report.dirs} directories under "${o.path}" on backend ${o.backend} in ${(report.ms / 1000).toFixed(2)} s; ${report.corrected} were wrong or not yet folded`;
+  } catch (err) {
+    // "is not a live node", "is a file": answers to the operator's arguments, not bugs.
+    throw err instanceof TerminalJobError ? new StartupError([err.message]) : err;
   } finally {
     await db.close();
   }
