@@ -51,7 +51,7 @@ const SETTINGS = Object.keys(envSchema.shape).filter((name) => name.startsWith(P
 /** Read elsewhere, by the fault injection of the tests and by the bench. */
 const HOOKS = ['FILESTORE_CRASH_AT'];
 const HOOK_PREFIXES = ['FILESTORE_TEST_', 'FILESTORE_BENCH_'];
-/** Their values are secrets or too long to repeat: a message names them without the value. */
+/** Secrets: a message names the variable without its value. */
 const UNQUOTED = new Set(['FILESTORE_TOKENS']);
 const MAX_SHOWN = 80;
 

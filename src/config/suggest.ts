@@ -25,8 +25,7 @@ export function closestName(name: string, known: readonly string[]): string | nu
 }
 
 /** "unknown <what>; did you mean X?", or the accepted names when none is close. */
-export function unknownName(what: string, name: string, known: readonly string[], otherwise?: string): string {
+export function unknownName(what: string, name: string, known: readonly string[]): string {
   const near = closestName(name, known);
-  if (near) return `unknown ${what}; did you mean ${near}?`;
-  return `unknown ${what}; ${otherwise ?? `accepted: ${known.join(', ')}`}`;
+  return near ? `unknown ${what}; did you mean ${near}?` : `unknown ${what}; accepted: ${known.join(', ')}`;
 }

@@ -6,41 +6,42 @@ import { maskPassword } from '../config/mask-url.js';
 import { isFilestoreError } from './domain-error.js';
 import { isStartupError } from './startup-error.js';
 
-interface Coded {
+interface ErrorFields {
   code?: unknown;
   cause?: unknown;
   errors?: unknown;
   message?: unknown;
   severity?: unknown;
   reason?: unknown;
-  address?: unknown;
+  syscall?: unknown;
+  path?: unknown;
   port?: unknown;
   hostname?: unknown;
 }
 
 /** The error and every error it wraps (cause, AggregateError's errors). */
-function chain(err: unknown): Coded[] {
-  const out: Coded[] = [];
+function chain(err: unknown): ErrorFields[] {
+  const out: ErrorFields[] = [];
   const visit = (e: unknown, depth: number) => {
-    if (!e || typeof e !== 'object' || depth > 5 || out.includes(e as Coded)) return;
-    out.push(e as Coded);
-    visit((e as Coded).cause, depth + 1);
-    if (Array.isArray((e as Coded).errors)) for (const inner of (e as Coded).errors as unknown[]) visit(inner, depth + 1);
+    if (!e || typeof e !== 'object' || depth > 5 || out.includes(e as ErrorFields)) return;
+    out.push(e as ErrorFields);
+    visit((e as ErrorFields).cause, depth + 1);
+    if (Array.isArray((e as ErrorFields).errors)) for (const inner of (e as ErrorFields).errors as unknown[]) visit(inner, depth + 1);
   };
   visit(err, 0);
   return out;
 }
 
-function databaseTarget(url: string): string {
+function databaseServer(url: string): { host: string; port: number } | null {
   try {
     const u = new URL(url);
-    return `${u.hostname || 'localhost'}:${u.port || 5432}`;
+    return { host: u.hostname || 'localhost', port: Number(u.port || 5432) };
   } catch {
-    return 'the server';
+    return null;
   }
 }
 
-/** The server's own words for the refusals it explains (unknown database or role, bad password). */
+/** What to check after a refusal the server words itself (unknown database or role, bad password). */
 const REFUSALS: Record<string, string> = {
   '3D000': 'create it (createdb) or name an existing database in DATABASE_URL',
   '28000': 'check the user name in DATABASE_URL and the server\'s pg_hba.conf',
@@ -59,17 +60,27 @@ const UNREACHABLE: Record<string, string> = {
   ECONNRESET: 'the connection was closed at once; check that a PostgreSQL server listens there',
 };
 
-function describeDatabaseError(errors: Coded[], databaseUrl: string | undefined): string | null {
+function describeDatabaseError(errors: ErrorFields[], databaseUrl: string | undefined): string | null {
   if (!databaseUrl) return null;
   const subject = `DATABASE_URL (${maskPassword(databaseUrl)})`;
   // A PostgreSQL server's refusal: node-postgres's DatabaseError carries the SQLSTATE and a severity.
   const refusal = errors.find((e) => typeof e.severity === 'string' && typeof e.code === 'string' && e.code in REFUSALS);
   if (refusal) return `${subject}: ${String(refusal.message)}; ${REFUSALS[refusal.code as string]}`;
-  // The database layer wraps a failed connection in DATABASE_UNAVAILABLE; the errno is on its cause.
-  if (!errors.some((e) => e.reason === 'DATABASE_UNAVAILABLE')) return null;
+  // node-postgres's words when sslmode asks for TLS and the server has none.
+  if (errors.some((e) => e.message === 'The server does not support SSL connections')) {
+    return `${subject}: the server does not support SSL connections; drop sslmode from DATABASE_URL or enable SSL on the server`;
+  }
+  // The database layer wraps most failed connections in DATABASE_UNAVAILABLE; an errno it does not
+  // know (EHOSTUNREACH) comes raw, and is the database's when it names the URL's port or host.
+  const server = databaseServer(databaseUrl);
   const failed = errors.find((e) => typeof e.code === 'string' && e.code in UNREACHABLE);
-  const target = databaseTarget(databaseUrl);
-  return `${subject}: cannot connect to ${target}: ${failed ? UNREACHABLE[failed.code as string] : 'the database is unreachable'}`;
+  const fromDatabase =
+    errors.some((e) => e.reason === 'DATABASE_UNAVAILABLE') ||
+    (failed && server && ((failed.syscall === 'connect' && failed.port === server.port) || (failed.syscall === 'getaddrinfo' && failed.hostname === server.host)));
+  if (!fromDatabase) return null;
+  const target = server ? `${server.host}:${server.port}` : 'the server';
+  const why = failed ? UNREACHABLE[failed.code as string] : `${String(errors[errors.length - 1].message).toLowerCase()}; check the host, the port and that PostgreSQL listens there`;
+  return `${subject}: cannot connect to ${target}: ${why}`;
 }
 
 const BIND_FAILURES: Record<string, string> = {
@@ -97,7 +108,7 @@ const FILE_FAILURES: Record<string, string> = {
 };
 
 /** A file system call that failed on a path (the data directory, a backend root). */
-function describeFileError(e: Coded & { syscall?: unknown; path?: unknown }): string | null {
+function describeFileError(e: ErrorFields): string | null {
   if (typeof e.code !== 'string' || !(e.code in FILE_FAILURES) || typeof e.path !== 'string' || typeof e.syscall !== 'string') return null;
   return `${e.path}: ${FILE_FAILURES[e.code]} (${e.syscall}); check FILESTORE_DATA_DIR and the backends' roots`;
 }
@@ -108,9 +119,9 @@ export function describeStartupError(err: unknown, env: NodeJS.ProcessEnv = proc
   const errors = chain(err);
   const database = describeDatabaseError(errors, env.DATABASE_URL || undefined);
   if (database) return [database];
-  const bind = describeBindError(String((err as Coded | undefined)?.message ?? ''), env.FILESTORE_GRPC_ADDR || DEFAULT_GRPC_ADDR);
+  const bind = describeBindError(String((err as ErrorFields | undefined)?.message ?? ''), env.FILESTORE_GRPC_ADDR || DEFAULT_GRPC_ADDR);
   if (bind) return [bind];
   if (isFilestoreError(err)) return [err.message];
-  const file = describeFileError(err as Coded);
+  const file = describeFileError(err as ErrorFields);
   return file ? [file] : null;
 }

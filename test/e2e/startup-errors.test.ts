@@ -136,6 +136,13 @@ test('a database nobody listens for, with the password masked', async (t) => {
   t.false(r.stderr.includes('hunter2'));
 });
 
+test('sslmode against a server without SSL', async (t) => {
+  const url = `${PG}/filestore_no_such_database?sslmode=verify-full`;
+  explained(t, await run({ DATABASE_URL: url }), [
+    `DATABASE_URL (${url}): the server does not support SSL connections; drop sslmode from DATABASE_URL or enable SSL on the server`,
+  ]);
+});
+
 test('a port in use', async (t) => {
   const occupant = net.createServer();
   await new Promise<void>((resolve) => occupant.listen(0, '127.0.0.1', resolve));
