@@ -9,10 +9,14 @@ import { stopOnSignals } from './shutdown.js';
 async function start(): Promise<App> {
   const config = loadConfig();
   const log = pino({ level: config.logLevel });
-  // grpc-js prints its errors to stderr in a format of its own (a failed bind, as well as the error
-  // it rejects with): into the log with the rest, so that stderr holds only the start's problems.
+  // grpc-js logs a failed bind to stderr, in a format of its own, besides rejecting with it: its
+  // lines go into the log, so that stderr holds only the problems printed below.
   const grpcLog = log.child({ component: 'grpc-js' });
-  setLogger({ error: (...args) => grpcLog.error(args.join(' ')), info: (...args) => grpcLog.info(args.join(' ')), debug: (...args) => grpcLog.debug(args.join(' ')) });
+  setLogger({
+    error: (...args) => grpcLog.error(args.join(' ')),
+    info: (...args) => grpcLog.info(args.join(' ')),
+    debug: (...args) => grpcLog.debug(args.join(' ')),
+  });
   return startApp(config, log);
 }
 
