@@ -1,10 +1,10 @@
 // `npm run worker` / `filestore worker`: run the workers until SIGTERM/SIGINT, then let active jobs finish.
 import { loadConfig } from './config/config.js';
+import { exitOnStartupFailure } from './errors/exit-on-startup-failure.js';
 import { stopOnSignals } from './shutdown.js';
 import { startWorker } from './worker.js';
 
-const worker = await startWorker(loadConfig()).catch((err: Error) => {
-  console.error(`filestore worker: ${err.message}`);
-  process.exit(2);
-});
+const start = async () => startWorker(loadConfig());
+
+const worker = await start().catch(exitOnStartupFailure);
 stopOnSignals(worker.log, 'stopping workers', () => worker.stop());

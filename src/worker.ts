@@ -3,6 +3,7 @@
 import pino, { type Logger } from 'pino';
 import { openDatabase } from './app.js';
 import type { Config } from './config/config.js';
+import { StartupError } from './errors/startup-error.js';
 import { startEvents } from './events/index.js';
 import { startJobs, type JobsRuntime } from './jobs/runtime.js';
 
@@ -14,9 +15,9 @@ export interface WorkerProcess {
 
 export async function startWorker(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<WorkerProcess> {
   if (!config.redisUrl || !config.databaseUrl) {
-    throw new Error(
+    throw new StartupError([
       'a separate worker needs DATABASE_URL (PostgreSQL) and REDIS_URL (BullMQ) shared with the API servers; in the embedded mode `npm start` runs the workers in-process',
-    );
+    ]);
   }
   const db = await openDatabase(config);
   // Events written by workers (filestore.rollup.updated) wake the API servers' hubs through Redis.

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { openDatabase } from '../app.js';
 import { loadConfig } from '../config/config.js';
+import { exitOnStartupFailure } from '../errors/exit-on-startup-failure.js';
 
 const program = new Command()
   .name('filestore')
@@ -32,8 +33,7 @@ program
     try {
       console.log(await rollupsRecompute(loadConfig(), { backend: opts.backend, path, offline: opts.offline }));
     } catch (err) {
-      console.error(`filestore rollups:recompute: ${(err as Error).message}`);
-      process.exitCode = 2;
+      exitOnStartupFailure(err);
     }
   });
 
@@ -41,10 +41,13 @@ program
   .command('migrate')
   .description('apply database migrations (DATABASE_URL, or the embedded PGlite under FILESTORE_DATA_DIR) and exit')
   .action(async () => {
-    const config = loadConfig();
-    const db = await openDatabase(config);
-    await db.close();
-    console.log(`migrations applied (${db.kind})`);
+    try {
+      const db = await openDatabase(loadConfig());
+      await db.close();
+      console.log(`migrations applied (${db.kind})`);
+    } catch (err) {
+      exitOnStartupFailure(err);
+    }
   });
 
 await program.parseAsync(process.argv);

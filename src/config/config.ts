@@ -1,22 +1,15 @@
-// One typed configuration, defaults in one place, validated at start.
-import { readFileSync } from 'node:fs';
+// One typed configuration, defaults in one place, validated at start. Every problem found is
+// reported at once (the environment's, then the files'), each naming its setting: see env.ts,
+// backends-file.ts and tokens.ts.
 import path from 'node:path';
-import YAML from 'yaml';
-import { z } from 'zod';
+import { StartupError } from '../errors/startup-error.js';
+import { isLoopback } from '../server/grpc-server.js';
+import { defaultBackend, readBackendsFile, type BackendConfig } from './backends-file.js';
+import { readEnv, type Env } from './env.js';
+import { parseGrpcAddress } from './grpc-address.js';
+import { readTokens } from './tokens.js';
 
-const backendSchema = z.object({
-  id: z.number().int().positive(),
-  name: z.string().min(1),
-  kind: z.literal('local'),
-  root: z.string().min(1),
-  readOnly: z.boolean().default(false),
-  /** Create the root when it is missing (otherwise a missing root, e.g. an unmounted volume, is refused). */
-  create: z.boolean().default(false),
-});
-export type BackendConfig = z.infer<typeof backendSchema>;
-
-const backendsFileSchema = z.object({ backends: z.array(backendSchema).min(1) });
-const tokensFileSchema = z.object({ tokens: z.array(z.object({ principal: z.string().min(1), token: z.string().min(16) })) });
+export type { BackendConfig } from './backends-file.js';
 
 export interface Config {
   grpcAddr: string;
@@ -76,75 +69,42 @@ export interface EventsConfig {
   dbPoolSize: number;
 }
 
-const envSchema = z.object({
-  FILESTORE_GRPC_ADDR: z.string().default('127.0.0.1:50051'),
-  FILESTORE_DATA_DIR: z.string().default('./var'),
-  DATABASE_URL: z.string().optional(),
-  FILESTORE_DB_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(16),
-  FILESTORE_BACKENDS_PATH: z.string().optional(),
-  FILESTORE_TOKENS: z.string().optional(),
-  FILESTORE_TOKENS_PATH: z.string().optional(),
-  FILESTORE_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
-  FILESTORE_RECOVERY_INTERVAL_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
-  FILESTORE_RECOVERY_GRACE_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
-  FILESTORE_MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(64 * 1024 ** 3),
-  FILESTORE_MAX_METADATA_BYTES: z.coerce.number().int().positive().default(64 * 1024),
-  FILESTORE_READ_CHUNK_BYTES: z.coerce.number().int().min(4096).max(4 * 1024 * 1024).default(256 * 1024),
-  FILESTORE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  FILESTORE_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
-  REDIS_URL: z.string().optional(),
-  FILESTORE_EVENTS_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
-  FILESTORE_EVENTS_HEARTBEAT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
-  FILESTORE_EVENTS_RETENTION_HOURS: z.coerce.number().positive().default(7 * 24),
-  FILESTORE_EVENTS_PRUNE_INTERVAL_MS: z.coerce.number().int().min(1000).default(3_600_000),
-  FILESTORE_EVENTS_MAX_QUEUE: z.coerce.number().int().min(1).max(100_000).default(1000),
-  FILESTORE_EVENTS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(4),
-  FILESTORE_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).default('filestore'),
-  FILESTORE_WORKERS: z.enum(['on', 'off']).default('on'),
-  FILESTORE_JOB_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
-  FILESTORE_JOB_BACKOFF_MS: z.coerce.number().int().min(1).default(1000),
-  FILESTORE_JOB_STALLED_MS: z.coerce.number().int().min(500).default(30_000),
-  FILESTORE_ROLLUPS: z.enum(['on', 'off']).default('on'),
-  FILESTORE_ROLLUP_FOLD_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(250),
-  FILESTORE_ROLLUP_BATCH: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
-  FILESTORE_ROLLUP_SWEEP_MS: z.coerce.number().int().min(100).default(30_000),
-});
+/** 'inline': no Redis; jobs and events stay in this process (as when REDIS_URL is unset). */
+const sharedRedisUrl = (e: Env) => (e.REDIS_URL && e.REDIS_URL !== 'inline' ? e.REDIS_URL : null);
 
-function parseFile(file: string): unknown {
-  const text = readFileSync(file, 'utf8');
-  return file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
-}
-
-function parseTokens(inline: string | undefined, file: string | undefined): Map<string, string> {
-  const tokens = new Map<string, string>();
-  for (const pair of (inline ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
-    const at = pair.indexOf(':');
-    if (at <= 0 || at === pair.length - 1) throw new Error(`FILESTORE_TOKENS: "${pair.slice(0, 20)}…" is not principal:token`);
-    tokens.set(pair.slice(at + 1), pair.slice(0, at));
+/** Problems of settings that are fine alone but do not work together. */
+function combinationProblems(e: Env, tokenCount: number): string[] {
+  const problems: string[] = [];
+  if (e.FILESTORE_WORKERS === 'off' && !sharedRedisUrl(e)) {
+    problems.push("FILESTORE_WORKERS=off needs REDIS_URL: without a shared queue no other process can run this server's jobs");
   }
-  if (file) for (const t of tokensFileSchema.parse(parseFile(file)).tokens) tokens.set(t.token, t.principal);
-  return tokens;
+  const { host } = parseGrpcAddress(e.FILESTORE_GRPC_ADDR)!;
+  if (!isLoopback(host) && tokenCount === 0) {
+    problems.push(
+      `FILESTORE_GRPC_ADDR: ${host} is not a loopback address, and serving it without authentication is refused; set FILESTORE_TOKENS or FILESTORE_TOKENS_PATH, or bind 127.0.0.1`,
+    );
+  }
+  return problems;
 }
 
+/** The configuration of `env`; throws one StartupError listing every problem found. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const e = envSchema.parse(env);
-  const dataDir = path.resolve(e.FILESTORE_DATA_DIR);
-  const backends = e.FILESTORE_BACKENDS_PATH
-    ? backendsFileSchema.parse(parseFile(e.FILESTORE_BACKENDS_PATH)).backends
-    : [{ id: 1, name: 'default', kind: 'local' as const, root: path.join(dataDir, 'data'), readOnly: false, create: true }];
-  const ids = new Set(backends.map((b) => b.id));
-  if (ids.size !== backends.length) throw new Error('backends: ids must be unique');
-  const redisUrl = e.REDIS_URL && e.REDIS_URL !== 'inline' ? e.REDIS_URL : null;
-  if (e.FILESTORE_WORKERS === 'off' && !redisUrl) {
-    throw new Error('FILESTORE_WORKERS=off needs REDIS_URL: without a shared queue no other process can run this server\'s jobs');
-  }
+  const { values: e, files, problems } = readEnv(env);
+  const dataDir = path.resolve(files.FILESTORE_DATA_DIR);
+  const tokens = readTokens(files.FILESTORE_TOKENS, files.FILESTORE_TOKENS_PATH);
+  problems.push(...tokens.inlineProblems);
+  // Whether tokens are set is known only once the tokens file could be read.
+  if (e && !tokens.inlineProblems.length && !tokens.fileProblems.length) problems.push(...combinationProblems(e, tokens.tokens.size));
+  const backends = files.FILESTORE_BACKENDS_PATH ? readBackendsFile(files.FILESTORE_BACKENDS_PATH) : { backends: [defaultBackend(dataDir)], problems: [] };
+  problems.push(...backends.problems, ...tokens.fileProblems);
+  if (!e || problems.length) throw new StartupError(problems);
   return {
     grpcAddr: e.FILESTORE_GRPC_ADDR,
     dataDir,
-    databaseUrl: e.DATABASE_URL || null,
+    databaseUrl: e.DATABASE_URL ?? null,
     dbPoolSize: e.FILESTORE_DB_POOL_SIZE,
-    backends: backends.map((b) => ({ ...b, root: path.resolve(b.root) })),
-    tokens: parseTokens(e.FILESTORE_TOKENS, e.FILESTORE_TOKENS_PATH),
+    backends: backends.backends,
+    tokens: tokens.tokens,
     instanceId: e.FILESTORE_INSTANCE_ID ?? null,
     recovery: { intervalMs: e.FILESTORE_RECOVERY_INTERVAL_MS, graceMs: e.FILESTORE_RECOVERY_GRACE_MS },
     maxUploadBytes: e.FILESTORE_MAX_UPLOAD_BYTES,
@@ -152,8 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readChunkBytes: e.FILESTORE_READ_CHUNK_BYTES,
     logLevel: e.FILESTORE_LOG_LEVEL,
     shutdownGraceMs: e.FILESTORE_SHUTDOWN_GRACE_MS,
-    // 'inline': no Redis; jobs and events stay in this process (as when REDIS_URL is unset).
-    redisUrl,
+    redisUrl: sharedRedisUrl(e),
     events: {
       pollIntervalMs: e.FILESTORE_EVENTS_POLL_MS,
       heartbeatMs: e.FILESTORE_EVENTS_HEARTBEAT_MS,
