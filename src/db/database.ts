@@ -147,6 +147,9 @@ async function lockPgliteDir(dataDir: string, purpose: LockPurpose): Promise<Dat
 
 /** initdb into a directory of its own, renamed into place once complete: a crash halfway leaves no half database. */
 async function initPgliteDir(dataDir: string): Promise<void> {
+  if (existsSync(dataDir) && readdirSync(dataDir).length > 0) {
+    throw new StartupError([`${dataDir} holds files but no database (no PG_VERSION): move it away, and the next start creates a new one`]);
+  }
   const prefix = `${path.basename(dataDir)}.initdb-`;
   for (const name of readdirSync(path.dirname(dataDir))) {
     // Left by a first start killed halfway; its initdb child stops when its parent is gone.
@@ -158,7 +161,7 @@ async function initPgliteDir(dataDir: string): Promise<void> {
     // The same file as this module: .ts under tsx, .js when compiled; execArgv carries the loader.
     const script = fileURLToPath(new URL(`./pglite-init${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url));
     await promisify(execFile)(process.execPath, [...process.execArgv, script, temp]);
-    if (existsSync(dataDir)) removeEmptyDir(dataDir);
+    if (existsSync(dataDir)) rmdirSync(dataDir); // empty, as checked above
     renameSync(temp, dataDir);
     fsyncDir(path.dirname(dataDir));
   } catch (err) {
@@ -173,14 +176,5 @@ function fsyncDir(dir: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
-  }
-}
-
-function removeEmptyDir(dir: string): void {
-  try {
-    rmdirSync(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    throw new StartupError([`${dir} holds files but no database (no PG_VERSION): move it away, and the next start creates a new one`]);
   }
 }
