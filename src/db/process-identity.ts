@@ -32,22 +32,17 @@ interface ProcStat {
   startTime: string;
 }
 
-/** undefined: no such process; null: it exists but /proc does not tell (not Linux, hidepid). */
-function procStat(pid: number): ProcStat | null | undefined {
+/** null: /proc does not tell (not Linux; the process exited; hidepid hides another user's). */
+function procStat(pid: number): ProcStat | null {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT' && hasProc() ? undefined : null;
+  } catch {
+    return null;
   }
   // The command name (field 2) may hold spaces and parentheses: count the fields after the last ')'.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   return { state: fields[0], startTime: fields[19] };
-}
-
-let procMounted: boolean | undefined;
-function hasProc(): boolean {
-  return (procMounted ??= readOrNull(() => readFileSync('/proc/self/stat', 'utf8')) !== null);
 }
 
 export function identityOf(pid: number): ProcessIdentity {
@@ -82,8 +77,8 @@ export function judge(other: ProcessIdentity, me: ProcessIdentity = thisProcess(
   }
   if (!pidExists(other.pid)) return { state: 'dead', why: `pid ${other.pid} has exited` };
   const stat = procStat(other.pid);
-  if (stat === undefined) return { state: 'dead', why: `pid ${other.pid} has exited` };
-  if (stat === null || other.startTime === null) return { state: 'alive' };
+  if (!stat && !pidExists(other.pid)) return { state: 'dead', why: `pid ${other.pid} has exited` };
+  if (!stat || other.startTime === null) return { state: 'alive' };
   if (stat.state === 'Z' || stat.state === 'X') return { state: 'dead', why: `pid ${other.pid} has exited (not yet reaped)` };
   if (stat.startTime !== other.startTime) return { state: 'dead', why: `pid ${other.pid} is now another process` };
   return { state: 'alive' };
