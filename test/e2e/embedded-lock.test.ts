@@ -84,7 +84,6 @@ test.serial('while a server holds the embedded database mid-upload, other proces
     ['a second server on another port', ['dist/src/main.js'], {}],
     ['filestore migrate', ['bin/filestore.mjs', 'migrate'], {}],
     ['filestore rollups:recompute --offline', ['bin/filestore.mjs', 'rollups:recompute', '--offline'], {}],
-    ['a second server on the same port', ['dist/src/main.js'], { FILESTORE_GRPC_ADDR: `127.0.0.1:${server.port}` }],
   ];
   for (const [label, args, extra] of attempts) {
     const exit = await runNode(args, { ...env, FILESTORE_LOG_LEVEL: 'info', ...extra });
@@ -95,6 +94,13 @@ test.serial('while a server holds the embedded database mid-upload, other proces
     t.is(await readFile(lockFile, 'utf8'), lock, `${label} left the lock alone`);
     t.deepEqual(await stagingLeftovers(root), staged, `${label} left the upload's staging file alone`);
   }
+
+  // Refused by the lock, or by the port once the server binds before it opens anything: either way
+  // it must leave the running server's upload alone.
+  const samePort = await runNode(['dist/src/main.js'], { ...env, FILESTORE_LOG_LEVEL: 'info', FILESTORE_GRPC_ADDR: `127.0.0.1:${server.port}` });
+  t.not(samePort.code, 0, `a second server on the same port exits non-zero:\n${samePort.output}`);
+  t.deepEqual(await stagingLeftovers(root), staged, 'a second server on the same port left the upload\'s staging file alone');
+  t.is(await readFile(lockFile, 'utf8'), lock);
 
   resume();
   const written = await upload;
