@@ -98,14 +98,20 @@ export async function connectPglite(dataDir?: string, purpose: LockPurpose = pur
     if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initPgliteDir(dataDir);
     makeTreePrivate(dataDir);
     const { client, orm } = await openPglite(dataDir);
-    makeTreePrivate(dataDir); // what the start rewrote (pg_internal.init follows the umask)
-    return wrap('pglite', orm, async () => {
+    const close = async () => {
       try {
         await client.close();
       } finally {
         lock.release();
       }
-    });
+    };
+    try {
+      makeTreePrivate(dataDir); // what the start rewrote (pg_internal.init follows the umask)
+    } catch (err) {
+      await close().catch(() => {});
+      throw err;
+    }
+    return wrap('pglite', orm, close);
   } catch (err) {
     lock.release();
     throw err;

@@ -17,11 +17,20 @@ export function makeTreePrivate(root: string): void {
   const walk = (p: string, st: Stats) => {
     if (st.isSymbolicLink()) return;
     if (st.isDirectory()) {
-      if ((st.mode & 0o777) !== 0o700) chmodSync(p, 0o700);
+      if ((st.mode & 0o777) !== 0o700) chmodOwn(p, 0o700);
       for (const name of readdirSync(p)) walk(path.join(p, name), lstatSync(path.join(p, name)));
     } else if (st.mode & 0o077) {
-      chmodSync(p, st.mode & 0o700);
+      chmodOwn(p, st.mode & 0o700);
     }
   };
   walk(root, lstatSync(root));
+}
+
+/** A file another user owns (left by a run as root, say) keeps its mode: only its owner can change it. */
+function chmodOwn(p: string, mode: number): void {
+  try {
+    chmodSync(p, mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+  }
 }
