@@ -1,16 +1,21 @@
 // One database interface over two drivers: node-postgres (service mode) and PGlite (embedded).
 // Only src/db touches drizzle; the rest of the code calls the repositories beside this file.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { SQL } from 'drizzle-orm';
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
+import { StartupError } from '../errors/startup-error.js';
 import { fromRoot } from '../project-root.js';
+import { lockDataDir, type DataDirLock, type LockPurpose } from './data-dir-lock.js';
 import { databaseErrorToDomain } from './db-errors.js';
+import { purposeOfThisProcess } from './lock-purpose.js';
 import { PGLITE_OPTIONS } from './pglite-options.js';
+import { makeDirPrivate, makeTreePrivate } from './private-files.js';
 
 export type Row = Record<string, unknown>;
 
@@ -82,25 +87,104 @@ export async function connectPostgres(url: string, poolSize = 16, migrateFirst =
   return wrap('pg', db, () => pool.end());
 }
 
-/** dataDir undefined: in memory (tests). */
-export async function connectPglite(dataDir?: string): Promise<Database> {
+/**
+ * dataDir undefined: in memory (tests). A directory serves one process at a time: this one takes
+ * its lock (`<parent>/<name>.lock`, data-dir-lock.ts) before anything touches the directory, and
+ * close() or the process's exit gives it back.
+ */
+export async function connectPglite(dataDir?: string, purpose: LockPurpose = purposeOfThisProcess()): Promise<Database> {
+  if (!dataDir) {
+    const { client, orm } = await openPglite();
+    return wrap('pglite', orm, () => client.close());
+  }
+  const lock = await lockPgliteDir(dataDir, purpose);
+  try {
+    if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initPgliteDir(dataDir);
+    makeTreePrivate(dataDir);
+    const { client, orm } = await openPglite(dataDir);
+    const close = async () => {
+      try {
+        await client.close();
+      } finally {
+        lock.release();
+      }
+    };
+    try {
+      makeTreePrivate(dataDir); // what the start rewrote (pg_internal.init follows the umask)
+    } catch (err) {
+      await close().catch(() => {});
+      throw err;
+    }
+    return wrap('pglite', orm, close);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+/** Opens PGlite and applies the migrations (closing it again if they fail). */
+async function openPglite(dataDir?: string): Promise<{ client: { close(): Promise<void> }; orm: DrizzleLike }> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
   const { migrate } = await import('drizzle-orm/pglite/migrator');
-  if (dataDir && !existsSync(path.join(dataDir, 'PG_VERSION'))) await initPgliteDir(dataDir);
   const client = dataDir ? new PGlite(dataDir, PGLITE_OPTIONS) : new PGlite(PGLITE_OPTIONS);
   const orm = drizzle(client);
-  await migrate(orm, { migrationsFolder: MIGRATIONS_DIR });
-  return wrap('pglite', orm as unknown as DrizzleLike, () => client.close());
+  try {
+    await migrate(orm, { migrationsFolder: MIGRATIONS_DIR });
+  } catch (err) {
+    await client.close().catch(() => {});
+    throw err;
+  }
+  return { client, orm: orm as unknown as DrizzleLike };
 }
 
 export async function ping(db: Executor): Promise<void> {
   await db.rows(sql`SELECT 1`);
 }
 
+async function lockPgliteDir(dataDir: string, purpose: LockPurpose): Promise<DataDirLock> {
+  const home = path.dirname(dataDir); // FILESTORE_DATA_DIR
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const lock = await lockDataDir(home, `${path.basename(dataDir)}.lock`, purpose);
+  try {
+    makeDirPrivate(home);
+    return lock;
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+/** initdb into a directory of its own, renamed into place once complete: a crash halfway leaves no half database. */
 async function initPgliteDir(dataDir: string): Promise<void> {
-  mkdirSync(dataDir, { recursive: true });
-  // The same file as this module: .ts under tsx, .js when compiled; execArgv carries the loader.
-  const script = fileURLToPath(new URL(`./pglite-init${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url));
-  await promisify(execFile)(process.execPath, [...process.execArgv, script, dataDir]);
+  if (existsSync(dataDir) && readdirSync(dataDir).length > 0) {
+    throw new StartupError([`${dataDir} holds files but no database (no PG_VERSION): move it away, and the next start creates a new one`]);
+  }
+  const prefix = `${path.basename(dataDir)}.initdb-`;
+  for (const name of readdirSync(path.dirname(dataDir))) {
+    // Left by a first start killed halfway; its initdb child stops when its parent is gone.
+    if (name.startsWith(prefix)) rmSync(path.join(path.dirname(dataDir), name), { recursive: true, force: true, maxRetries: 5 });
+  }
+  const temp = `${dataDir}.initdb-${randomBytes(4).toString('hex')}`;
+  mkdirSync(temp, { mode: 0o700 });
+  try {
+    // The same file as this module: .ts under tsx, .js when compiled; execArgv carries the loader.
+    const script = fileURLToPath(new URL(`./pglite-init${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+    await promisify(execFile)(process.execPath, [...process.execArgv, script, temp]);
+    if (existsSync(dataDir)) rmdirSync(dataDir); // empty, as checked above
+    renameSync(temp, dataDir);
+    fsyncDir(path.dirname(dataDir));
+  } catch (err) {
+    rmSync(temp, { recursive: true, force: true, maxRetries: 3 });
+    throw err;
+  }
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
