@@ -4,7 +4,6 @@ import { HealthImplementation } from 'grpc-health-check';
 import { EventsServiceService } from '../../gen/filestore/v1/events_service.js';
 import { FileStoreServiceService } from '../../gen/filestore/v1/filestore_service.js';
 import { JournalServiceService } from '../../gen/filestore/v1/journal_service.js';
-import { StartupError } from '../errors/startup-error.js';
 import type { HandlerContext } from './call.js';
 import type { ServingState } from './gate.js';
 import { eventsHandlers } from './handlers/events.js';
@@ -50,7 +49,7 @@ export async function startGrpcServer(ctx: HandlerContext, address: string): Pro
   addReflection(server, [...SERVICE_NAMES, 'grpc.health.v1.Health']);
 
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) => (err ? reject(bindError(address, err)) : resolve(p))),
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
 
   const setState = (state: ServingState) => {
@@ -74,15 +73,4 @@ export async function startGrpcServer(ctx: HandlerContext, address: string): Pro
       });
     },
   };
-}
-
-function bindError(address: string, err: Error): StartupError {
-  const why = /EADDRINUSE|address already in use/i.test(err.message)
-    ? 'the address is in use by another process'
-    : /EACCES|permission denied/i.test(err.message)
-      ? 'permission denied (ports below 1024 need privileges)'
-      : /EADDRNOTAVAIL|cannot assign requested address/i.test(err.message)
-        ? 'this machine has no such address'
-        : err.message;
-  return new StartupError([`FILESTORE_GRPC_ADDR=${address}: cannot listen there: ${why}; choose another address or stop what holds it`]);
 }

@@ -41,7 +41,7 @@ interface Failed {
 function run(env: Record<string, string>, script = 'dist/src/main.js', args: string[] = []): Promise<Failed> {
   const child = spawn(process.execPath, [path.join(REPO_ROOT, script), ...args], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH, FILESTORE_DATA_DIR: mkdtempSync(path.join(dir, 'data-')), FILESTORE_LOG_LEVEL: 'warn', ...env },
+    env: { PATH: process.env.PATH, FILESTORE_DATA_DIR: mkdtempSync(path.join(dir, 'data-')), FILESTORE_LOG_LEVEL: 'warn', FILESTORE_GRPC_ADDR: '127.0.0.1:0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
