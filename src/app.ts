@@ -28,6 +28,8 @@ export interface App {
   recovery: RecoveryLoop;
   port: number;
   log: Logger;
+  /** Resolves (with the problem) if this process must stop: its fixed instance id went to another process. */
+  lost: Promise<string>;
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -110,6 +112,7 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     const recovery = opened.add(startRecoveryLoop(services, lease, config.recovery.intervalMs, log, afterRecovery), (r) => r.stop());
 
     let stopping: Promise<void> | undefined;
+    const lost = new Promise<string>((resolve) => lease.onFatal(resolve));
     lease.onChange((healthy) => {
       if (!stopping) server.setState(healthy ? 'serving' : 'database-down');
     });
@@ -127,6 +130,7 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
       recovery,
       port: server.port,
       log,
+      lost,
       stop(graceMs = config.shutdownGraceMs) {
         // Once: a second call (a signal during shutdown, a test's teardown) waits for the first.
         stopping ??= (async () => {

@@ -22,3 +22,5 @@ async function start(): Promise<App> {
 
 const app = await start().catch(exitOnStartupFailure);
 stopOnSignals(app.log, 'draining', () => app.stop());
+// Another process took this one's fixed instance id while its database session was away.
+void app.lost.then(() => app.stop(0).finally(() => process.exit(1)));

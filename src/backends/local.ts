@@ -182,7 +182,8 @@ export class LocalBackend implements Backend {
 
   async listStaging(owner: string = this.instanceId): Promise<string[]> {
     if (!SAFE_NAME.test(owner)) return [];
-    return (await readdirOrEmpty(join(this.stagingDir, owner))).map((name) => `${owner}/${name}`);
+    // Only names this backend makes: a stray file (an editor's, NFS's .nfsXXXX) is not a staging object.
+    return (await readdirOrEmpty(join(this.stagingDir, owner))).filter((name) => SAFE_NAME.test(name)).map((name) => `${owner}/${name}`);
   }
 
   async removeStagingArea(owner: string): Promise<void> {

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Backend } from '../backends/backend.js';
 import { baseName, parentOf } from '../paths/index.js';
 import { CreatedDirs, settlePlannedDirs } from './directories.js';
-import { runJournalled, succeedRecovered, type CommandResult } from './journalled.js';
+import { requireHeld, runJournalled, succeedRecovered, type CommandResult } from './journalled.js';
 import { nodeCopied, nodeCreated } from '../events/change-events.js';
 import { crashPoint } from './crash-points.js';
 import type { Actor, Services } from './services.js';
@@ -33,6 +33,7 @@ export async function copyNodeCommand(svc: Services, actor: Actor, req: Transfer
             const copy = await nodes.copySubtree(tx, node, { backendId: dst.backendId, path: dst.path, name: baseName(dst.path), parentId: parent.id }, journalId);
             await backend.stageCopy(src.path, key);
             crashPoint('copy:after-stage');
+            await requireHeld(tx, src.backendId, journalId);
             await backend.publish(key, dst.path);
             published = true;
             crashPoint('copy:after-publish');
@@ -54,33 +55,31 @@ export async function recoverCopyNode(svc: Services, tx: Executor, e: JournalRec
   const key = e.plan.staging_key as string;
   const target = e.targetPath!;
   const dirs = (e.plan.dirs as string[]) ?? [];
+  // Rows first, the disk after: no live command can change these paths while recovery reads them.
+  const node = await nodes.findLive(tx, e.backendId, e.path, 'share');
+  if (node?.kind === 'DIRECTORY') await nodes.lockDescendants(tx, e.backendId, e.path, 'share');
+  const replacedBefore = await nodes.findLive(tx, entry.id, target, 'update');
   const stillStaged = await entry.backend.stagingExists(key);
   const onTarget = await entry.backend.stat(target);
-  {
-    const node = await nodes.findLive(tx, e.backendId, e.path, 'share');
-    const replacedBefore = await nodes.findLive(tx, entry.id, target);
-    // The copy landed only if the target holds what the source is. With overwrite, a file was at the
-    // target before: only its content tells. A directory that was there is never the copy (publishing
-    // never replaces a directory; the command was refused before its entry was marked FAILED).
-    const sameKind = !!node && onTarget?.kind === (node.kind === 'DIRECTORY' ? 'directory' : 'file');
-    const landed =
-      sameKind &&
-      (!replacedBefore || (replacedBefore.kind === 'FILE' && node!.kind === 'FILE' && (await contentHash(entry.backend, target)) === node!.sha256));
-    if (node && !stillStaged && landed) {
-      const made = await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
-      const parent = await nodes.findLive(tx, entry.id, parentOf(target), 'share');
-      if (parent) {
-        if (node.kind === 'DIRECTORY') await nodes.lockDescendants(tx, e.backendId, e.path, 'share');
-        const replaced = await nodes.findLive(tx, entry.id, target, 'update');
-        const gone = replaced ? await nodes.deleteSubtree(tx, replaced, e.id) : null;
-        const copy = await nodes.copySubtree(tx, node, { backendId: entry.id, path: target, name: baseName(target), parentId: parent.id }, e.id);
-        return succeedRecovered(tx, e, copy, transferEvents(made.map(nodeCreated), gone, nodeCopied(copy, { backendId: e.backendId, path: e.path })));
-      }
+  // The copy landed only if the target holds what the source is. With overwrite, a file was at the
+  // target before: only its content tells. A directory that was there is never the copy (publishing
+  // never replaces a directory; the command was refused before its entry was marked FAILED).
+  const sameKind = !!node && onTarget?.kind === (node.kind === 'DIRECTORY' ? 'directory' : 'file');
+  const landed =
+    sameKind &&
+    (!replacedBefore || (replacedBefore.kind === 'FILE' && node!.kind === 'FILE' && (await contentHash(entry.backend, target)) === node!.sha256));
+  if (node && !stillStaged && landed) {
+    const made = await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
+    const parent = await nodes.findLive(tx, entry.id, parentOf(target), 'share');
+    if (parent) {
+      const gone = replacedBefore ? await nodes.deleteSubtree(tx, replacedBefore, e.id) : null;
+      const copy = await nodes.copySubtree(tx, node, { backendId: entry.id, path: target, name: baseName(target), parentId: parent.id }, e.id);
+      return succeedRecovered(tx, e, copy, transferEvents(made.map(nodeCreated), gone, nodeCopied(copy, { backendId: e.backendId, path: e.path })));
     }
-    await entry.backend.discard(key);
-    await settlePlannedDirs(tx, entry, dirs, 'back', e.id);
-    await journal.markEnded(tx, e.backendId, e.id, 'ROLLED_BACK', null);
   }
+  await entry.backend.discard(key);
+  await settlePlannedDirs(tx, entry, dirs, 'back', e.id);
+  await journal.markEnded(tx, e.backendId, e.id, 'ROLLED_BACK', null);
 }
 
 /** sha256 (hex) of the file at `path`, read through the backend. */

@@ -58,16 +58,16 @@ export async function createDirectoryCommand(svc: Services, actor: Actor, req: C
 export async function recoverCreateDirectory(svc: Services, tx: Executor, entry: JournalRecord): Promise<void> {
   const backend = svc.backends.get(entry.backendId);
   const dirs = (entry.plan.dirs as string[]) ?? [];
+  // Row first, the disk after: no live command can change the path while recovery reads it.
+  const node = await nodes.findLive(tx, entry.backendId, entry.path, 'update');
   const target = await backend.backend.stat(entry.path);
-  {
-    if (target?.kind === 'directory') {
-      const made = await settlePlannedDirs(tx, backend, dirs, 'forward', entry.id);
-      const node = await nodes.findLive(tx, entry.backendId, entry.path);
-      // A directory that was there before this command counts as its result only under `parents` (mkdir -p).
-      const ours = node && (entry.params.parents || (await nodes.createdBy(tx, node)) === entry.id);
-      if (node && ours) return succeedRecovered(tx, entry, node, made.map(nodeCreated));
-    }
-    await settlePlannedDirs(tx, backend, dirs, 'back', entry.id);
-    await journal.markEnded(tx, entry.backendId, entry.id, 'ROLLED_BACK', null);
+  if (target?.kind === 'directory') {
+    const made = await settlePlannedDirs(tx, backend, dirs, 'forward', entry.id);
+    const row = node ?? (await nodes.findLive(tx, entry.backendId, entry.path));
+    // A directory that was there before this command counts as its result only under `parents` (mkdir -p).
+    const ours = row && (entry.params.parents || (await nodes.createdBy(tx, row)) === entry.id);
+    if (row && ours) return succeedRecovered(tx, entry, row, made.map(nodeCreated));
   }
+  await settlePlannedDirs(tx, backend, dirs, 'back', entry.id);
+  await journal.markEnded(tx, entry.backendId, entry.id, 'ROLLED_BACK', null);
 }

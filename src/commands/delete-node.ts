@@ -78,11 +78,12 @@ export async function deleteNodeCommand(svc: Services, actor: Actor, req: Delete
 export async function recoverDeleteNode(svc: Services, tx: Executor, e: JournalRecord): Promise<() => Promise<void>> {
   const entry = svc.backends.get(e.backendId);
   const key = e.plan.trash_key as string;
+  // Rows first, the disk after: no live command can change the path while recovery reads it.
+  const node = await nodes.findLive(tx, e.backendId, e.path, 'update');
+  if (node?.kind === 'DIRECTORY') await nodes.lockDescendants(tx, node.backendId, node.path, 'update');
   const trashed = await entry.backend.stagingExists(key);
   const stillThere = !!(await entry.backend.stat(e.path));
-  const node = await nodes.findLive(tx, e.backendId, e.path, 'update');
   if (node && trashed && !stillThere) {
-    if (node.kind === 'DIRECTORY') await nodes.lockDescendants(tx, node.backendId, node.path, 'update');
     const deleted = await nodes.deleteSubtree(tx, node, e.id);
     await succeedRecovered(tx, e, deleted, [nodeDeleted(deleted)]);
   } else {

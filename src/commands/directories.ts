@@ -123,6 +123,9 @@ export async function settlePlannedDirs(
   const made: NodeRecord[] = [];
   if (direction === 'back') {
     for (const dir of [...dirs].reverse()) {
+      // The parent's row locked first: a live command that is adopting the directory (its row not yet
+      // committed, so not visible) holds it shared, and recovery waits until its row is visible.
+      await nodes.findLive(tx, entry.id, parentOf(dir), 'update');
       // Only empty directories: a file with that name is someone else's (untracked, never ours to delete).
       if (!(await nodes.findLive(tx, entry.id, dir)) && (await entry.backend.stat(dir).catch(() => null))?.kind === 'directory') {
         await entry.backend.remove(dir).catch(() => {});

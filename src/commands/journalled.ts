@@ -220,6 +220,14 @@ export async function succeedRecovered(tx: Executor, e: JournalRecord, node: Nod
   await journal.markSucceeded(tx, { backendId: e.backendId, id: e.id, command: e.command, principal: e.principal }, node, commandEvents(node, changes));
 }
 
+/**
+ * For a command whose transaction spends long without a statement (a recursive copy into staging)
+ * before its atomic step: proves, just before that step, that it still holds its entry.
+ */
+export async function requireHeld(tx: Executor, backendId: number, id: number): Promise<void> {
+  if (!(await journal.holdPending(tx, backendId, id))) throw abandoned(id);
+}
+
 function abandoned(id: number) {
   return unavailable(
     'LEASE_LOST',

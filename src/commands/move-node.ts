@@ -42,22 +42,21 @@ export async function recoverMoveNode(svc: Services, tx: Executor, e: JournalRec
   const entry = svc.backends.get(e.backendId);
   const target = e.targetPath!;
   const dirs = (e.plan.dirs as string[]) ?? [];
+  // Rows first, the disk after: no live command can change these paths while recovery reads them.
+  const node = await nodes.findLive(tx, e.backendId, e.path, 'update');
+  if (node?.kind === 'DIRECTORY') await nodes.lockDescendants(tx, e.backendId, e.path, 'update');
+  const replaced = await nodes.findLive(tx, e.backendId, target, 'update');
   const sourceGone = !(await entry.backend.stat(e.path));
   const targetThere = !!(await entry.backend.stat(target));
-  {
-    const node = await nodes.findLive(tx, e.backendId, e.path, 'update');
-    if (node && sourceGone && targetThere) {
-      const made = await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
-      const parent = await nodes.findLive(tx, e.backendId, parentOf(target), 'share');
-      if (parent) {
-        if (node.kind === 'DIRECTORY') await nodes.lockDescendants(tx, e.backendId, e.path, 'update');
-        const replaced = await nodes.findLive(tx, e.backendId, target, 'update');
-        const gone = replaced ? await nodes.deleteSubtree(tx, replaced, e.id) : null;
-        const moved = await nodes.moveSubtree(tx, node, { path: target, name: baseName(target), parentId: parent.id }, e.id);
-        return succeedRecovered(tx, e, moved, transferEvents(made.map(nodeCreated), gone, nodeMoved(moved, { backendId: e.backendId, path: e.path })));
-      }
+  if (node && sourceGone && targetThere) {
+    const made = await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
+    const parent = await nodes.findLive(tx, e.backendId, parentOf(target), 'share');
+    if (parent) {
+      const gone = replaced ? await nodes.deleteSubtree(tx, replaced, e.id) : null;
+      const moved = await nodes.moveSubtree(tx, node, { path: target, name: baseName(target), parentId: parent.id }, e.id);
+      return succeedRecovered(tx, e, moved, transferEvents(made.map(nodeCreated), gone, nodeMoved(moved, { backendId: e.backendId, path: e.path })));
     }
-    await settlePlannedDirs(tx, entry, dirs, 'back', e.id);
-    await journal.markEnded(tx, e.backendId, e.id, 'ROLLED_BACK', null);
   }
+  await settlePlannedDirs(tx, entry, dirs, 'back', e.id);
+  await journal.markEnded(tx, e.backendId, e.id, 'ROLLED_BACK', null);
 }

@@ -51,10 +51,13 @@ export async function recover(svc: Services, lease: Lease, opts: RecoverOptions)
   const judging = lease.canJudge();
   const own = await journal.ownPendingEntries(svc.db, svc.instanceId, opts.startup ? 0 : OWN_STUCK_AFTER_MS);
   const candidates = own.filter((e) => !svc.inFlight.has(e.id));
-  if (judging) candidates.push(...(await journal.deadOwnersEntries(svc.db, (owner) => lease.alive(owner), SWEEP_LIMIT)));
+  const backendIds = svc.backends.list().map((b) => b.id);
+  if (judging) candidates.push(...(await journal.deadOwnersEntries(lease.executor, (owner) => lease.alive(owner), backendIds, SWEEP_LIMIT)));
 
   const recoverer: Recoverer = (tx, e) => (recoverers[e.command] ?? ((_s, t, x) => rollBack(t, x)))(svc, tx, e);
   for (const entry of candidates) {
+    // A verdict from before a lost lease is stale: others may be reconnecting (own entries need none).
+    if (entry.instanceId !== svc.instanceId && !lease.canJudge()) break;
     try {
       if (!(await resolvePending(svc, entry.backendId, entry.id, recoverer))) continue; // a command holds it
       const after = await journal.getEntry(svc.db, entry.id, entry.backendId);
@@ -66,7 +69,7 @@ export async function recover(svc: Services, lease: Lease, opts: RecoverOptions)
     }
   }
   report.stagingRemoved = await sweepStaging(svc, lease, opts.startup, judging);
-  if (judging) await instances.deleteDeadInstances(svc.db, svc.instanceId, lease.exclusive, DEAD_ROW_AGE_MS);
+  if (judging && lease.canJudge()) await instances.deleteDeadInstances(lease.executor, svc.instanceId, lease.exclusive, DEAD_ROW_AGE_MS);
   return report;
 }
 
@@ -89,16 +92,16 @@ async function sweepStaging(svc: Services, lease: Lease, startup: boolean, judgi
     // Listed before liveness is read: an owner makes its area only after it took its lock.
     const owners = await backend.stagingOwners();
     const others = owners.filter((o) => o !== svc.instanceId);
-    const live = judging ? await instances.liveOwners(svc.db, others, svc.instanceId, lease.exclusive) : null;
+    const dead = judging && lease.canJudge() ? await instances.deadOwners(lease.executor, others, svc.instanceId, lease.exclusive) : new Set<string>();
     for (const owner of owners) {
       const mine = owner === svc.instanceId;
-      if (mine ? !startup : live === null || live.has(owner)) continue;
+      if (mine ? !startup : !dead.has(owner)) continue;
       for (const key of await backend.listStaging(owner)) {
         if (keep.has(key)) continue;
-        await backend.discard(key);
-        removed++;
+        // One object that cannot go (permissions, a busy NFS file) must not stop the sweep.
+        if (await backend.discard(key).then(() => true, () => false)) removed++;
       }
-      if (!mine) await backend.removeStagingArea(owner);
+      if (!mine) await backend.removeStagingArea(owner).catch(() => {});
     }
   }
   return removed;

@@ -152,34 +152,32 @@ export async function recoverWriteFile(svc: Services, tx: Executor, e: JournalRe
   const entry = svc.backends.get(e.backendId);
   const key = e.plan.staging_key as string;
   const dirs = (e.plan.dirs as string[]) ?? [];
-  const stillStaged = await entry.backend.stagingExists(key);
   const p = e.params as { size_bytes: number; sha256: string; metadata: Json | null };
-  {
-    const onDisk = await entry.backend.stat(e.path);
-    // Staging gone and a file at the path: the rename happened, unless that file was there before
-    // (a refused overwrite discards its staging before its entry is marked FAILED): then the content tells.
-    const before = await nodes.findLive(tx, entry.id, e.path);
-    const published =
-      !stillStaged &&
-      onDisk?.kind === 'file' &&
-      onDisk.sizeBytes === p.size_bytes &&
-      (!before || (await contentHash(entry.backend, e.path)) === p.sha256);
-    if (published) {
-      // The rename happened and the transaction did not commit: roll the metadata forward.
-      const made = await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
-      const parent = await nodes.findLive(tx, entry.id, parentOf(e.path), 'share');
-      const existing = await nodes.findLive(tx, entry.id, e.path, 'update');
-      if (parent && existing?.kind !== 'DIRECTORY') {
-        const node = (await upsertFileRow(tx, entry, e.path, parent, existing, {
-          sizeBytes: p.size_bytes,
-          sha256: p.sha256,
-          metadata: p.metadata ?? undefined,
-        }, e.id))!;
-        return succeedRecovered(tx, e, node, [...made.map(nodeCreated), existing ? nodeUpdated(node) : nodeCreated(node)]);
-      }
+  // Rows first, the disk after: no live command can change the path while recovery reads it.
+  const existing = await nodes.findLive(tx, entry.id, e.path, 'update');
+  const stillStaged = await entry.backend.stagingExists(key);
+  const onDisk = await entry.backend.stat(e.path);
+  // Staging gone and a file at the path: the rename happened, unless that file was there before
+  // (a refused overwrite discards its staging before its entry is marked FAILED): then the content tells.
+  const published =
+    !stillStaged &&
+    onDisk?.kind === 'file' &&
+    onDisk.sizeBytes === p.size_bytes &&
+    (!existing || (await contentHash(entry.backend, e.path)) === p.sha256);
+  if (published) {
+    // The rename happened and the transaction did not commit: roll the metadata forward.
+    const made = await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
+    const parent = await nodes.findLive(tx, entry.id, parentOf(e.path), 'share');
+    if (parent && existing?.kind !== 'DIRECTORY') {
+      const node = (await upsertFileRow(tx, entry, e.path, parent, existing, {
+        sizeBytes: p.size_bytes,
+        sha256: p.sha256,
+        metadata: p.metadata ?? undefined,
+      }, e.id))!;
+      return succeedRecovered(tx, e, node, [...made.map(nodeCreated), existing ? nodeUpdated(node) : nodeCreated(node)]);
     }
-    await entry.backend.discard(key);
-    await settlePlannedDirs(tx, entry, dirs, 'back', e.id);
-    await journal.markEnded(tx, e.backendId, e.id, 'ROLLED_BACK', null);
   }
+  await entry.backend.discard(key);
+  await settlePlannedDirs(tx, entry, dirs, 'back', e.id);
+  await journal.markEnded(tx, e.backendId, e.id, 'ROLLED_BACK', null);
 }

@@ -41,7 +41,7 @@ export async function ensureInstance(ex: Executor, id: string, info: InstanceInf
   await ex.rows(
     sql`INSERT INTO instances (id, lock_key, host, pid, addr)
         VALUES (${id}, nextval('instance_lock_keys')::int, ${info.host}, ${info.pid}, ${info.addr})
-        ON CONFLICT (id) DO NOTHING`,
+        ON CONFLICT (id) DO UPDATE SET last_seen_at = now()`, // seen: the dead-row cleanup spares it while we lock
   );
   const rows = await ex.rows(sql`SELECT * FROM instances WHERE id = ${id}`);
   return toInstance(rows[0]);
@@ -57,17 +57,19 @@ export async function unlockInstance(ex: Executor, lockKey: number): Promise<voi
   await ex.rows(sql`SELECT pg_advisory_unlock(${INSTANCE_LOCK_SPACE}, ${lockKey})`);
 }
 
-/** After taking the lock: the row describes this process. */
-export async function claimInstance(ex: Executor, id: string, info: InstanceInfo): Promise<void> {
-  await ex.rows(
+/** After taking the lock: the row describes this process. False if the row is no longer the one locked. */
+export async function claimInstance(ex: Executor, id: string, lockKey: number, info: InstanceInfo): Promise<boolean> {
+  const rows = await ex.rows(
     sql`UPDATE instances SET host = ${info.host}, pid = ${info.pid}, addr = ${info.addr}, started_at = now(), last_seen_at = now()
-        WHERE id = ${id}`,
+        WHERE id = ${id} AND lock_key = ${lockKey} RETURNING id`,
   );
+  return rows.length > 0;
 }
 
-/** Also the session's health probe. */
-export async function touchInstance(ex: Executor, id: string): Promise<void> {
-  await ex.rows(sql`UPDATE instances SET last_seen_at = now() WHERE id = ${id}`);
+/** Also the session's health probe. False if the row is gone or names another lock: the lease is lost. */
+export async function touchInstance(ex: Executor, id: string, lockKey: number): Promise<boolean> {
+  const rows = await ex.rows(sql`UPDATE instances SET last_seen_at = now() WHERE id = ${id} AND lock_key = ${lockKey} RETURNING id`);
+  return rows.length > 0;
 }
 
 export async function deleteInstance(ex: Executor, id: string): Promise<void> {
@@ -88,12 +90,17 @@ export function ownerAlive(owner: SQL, me: string, exclusive: boolean): SQL {
     WHERE i.id = ${owner}))`;
 }
 
-/** Ids among `owners` whose process is alive. */
-export async function liveOwners(ex: Executor, owners: string[], me: string, exclusive: boolean): Promise<Set<string>> {
+/**
+ * Ids among `owners` (staging areas found on a backend) whose process this database knows (a row or a
+ * PENDING entry) and is dead. An area nobody here knows may belong to another installation sharing the root.
+ */
+export async function deadOwners(ex: Executor, owners: string[], me: string, exclusive: boolean): Promise<Set<string>> {
   if (owners.length === 0) return new Set();
   const rows = await ex.rows<{ owner: string }>(
     sql`SELECT o AS owner FROM jsonb_array_elements_text(${JSON.stringify(owners)}::jsonb) AS o
-        WHERE ${ownerAlive(sql`o`, me, exclusive)}`,
+        WHERE (EXISTS (SELECT 1 FROM instances k WHERE k.id = o)
+               OR EXISTS (SELECT 1 FROM journal_entries j WHERE j.instance_id = o AND j.status = 'PENDING'))
+          AND NOT ${ownerAlive(sql`o`, me, exclusive)}`,
   );
   return new Set(rows.map((r) => r.owner));
 }

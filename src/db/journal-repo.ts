@@ -67,14 +67,16 @@ export interface Completion {
  */
 export async function markSucceeded(ex: Executor, entry: Completion, node: NodeRecord, events: NewEvent[]): Promise<bigint> {
   const origin = { journalId: entry.id, command: entry.command, principal: entry.principal };
-  const rows = await ex.rows<{ last: string }>(
+  const rows = await ex.rows<{ last: string; done: number }>(
     sql`WITH done AS (
           UPDATE journal_entries SET status = 'SUCCEEDED', node_id = ${node.id},
             result = ${JSON.stringify({ node })}::jsonb, completed_at = now()
-          WHERE backend_id = ${entry.backendId} AND id = ${entry.id} AND status = 'PENDING'),
+          WHERE backend_id = ${entry.backendId} AND id = ${entry.id} AND status = 'PENDING' RETURNING 1),
         ins AS (${insertEventsSql(events, origin)})
-        SELECT max(cursor)::text AS last FROM ins`,
+        SELECT max(cursor)::text AS last, (SELECT count(*) FROM done)::int AS done FROM ins`,
   );
+  // Not PENDING any more (recovery resolved it): the caller's transaction must not commit.
+  if (rows[0].done !== 1) throw new Error(`journal entry ${entry.id} is no longer PENDING; not completing it`);
   return BigInt(rows[0].last);
 }
 
@@ -130,10 +132,14 @@ export async function ownPendingEntries(ex: Executor, instanceId: string, olderT
   return rows.map(toJournal);
 }
 
-/** PENDING entries whose process is dead (see instances-repo). */
-export async function deadOwnersEntries(ex: Executor, alive: (owner: SQL) => SQL, limit: number): Promise<JournalRecord[]> {
+/** PENDING entries on `backendIds` whose process is dead (see instances-repo). */
+export async function deadOwnersEntries(ex: Executor, alive: (owner: SQL) => SQL, backendIds: number[], limit: number): Promise<JournalRecord[]> {
+  if (backendIds.length === 0) return [];
   const rows = await ex.rows(
-    sql`SELECT * FROM journal_entries WHERE status = 'PENDING' AND NOT ${alive(sql`instance_id`)} ORDER BY id LIMIT ${limit}`,
+    sql`SELECT * FROM journal_entries je
+        WHERE je.status = 'PENDING' AND je.backend_id IN (${sql.join(backendIds.map((b) => sql`${b}`), sql`, `)})
+          AND NOT ${alive(sql`je.instance_id`)}
+        ORDER BY je.id LIMIT ${limit}`,
   );
   return rows.map(toJournal);
 }

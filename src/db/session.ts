@@ -12,7 +12,16 @@ export interface Session extends Executor {
 }
 
 export async function openSession(url: string, connectTimeoutMs: number): Promise<Session> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs, keepAlive: true, keepAliveInitialDelayMillis: 5_000 });
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: connectTimeoutMs,
+    // A probe on a half-open socket must fail, not hang.
+    query_timeout: 5_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 5_000,
+    // The server ends a vanished host's session (and releases its lock) within about 20 s, not hours.
+    options: '-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c tcp_user_timeout=20000',
+  });
   let end!: () => void;
   const ended = new Promise<void>((resolve) => (end = resolve));
   client.on('error', () => end());

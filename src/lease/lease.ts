@@ -27,10 +27,11 @@ const CONNECT_TIMEOUT_MS = 3_000;
 
 export class Lease {
   private healthy = true;
-  private heldSince = Date.now();
+  private heldSince = performance.now();
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners: ((healthy: boolean) => void)[] = [];
+  private readonly fatalListeners: ((problem: string) => void)[] = [];
 
   private constructor(
     readonly id: string,
@@ -45,21 +46,20 @@ export class Lease {
     if (!opts.databaseUrl) {
       const id = opts.requestedId ?? newInstanceId(opts.port);
       const row = await instances.ensureInstance(db, id, info);
-      await instances.claimInstance(db, id, info);
+      await instances.claimInstance(db, id, row.lockKey, info);
       return new Lease(id, row.lockKey, null, db, opts);
     }
     const session = await openSession(opts.databaseUrl, CONNECT_TIMEOUT_MS);
     try {
       for (let attempt = 0; ; attempt++) {
         const id = opts.requestedId ?? newInstanceId(opts.port);
-        const row = await instances.ensureInstance(session, id, info);
-        if (await instances.tryLockInstance(session, row.lockKey)) {
-          await instances.claimInstance(session, id, info);
-          const lease = new Lease(id, row.lockKey, session, db, opts);
-          lease.watch();
+        const lockKey = await lockRow(session, id, info);
+        if (lockKey !== null) {
+          const lease = new Lease(id, lockKey, session, db, opts);
+          lease.watch(session);
           return lease;
         }
-        if (opts.requestedId || attempt >= 3) throw heldElsewhere(id, row);
+        if (opts.requestedId || attempt >= 3) throw heldElsewhere(id, (await instances.getInstance(session, id))!);
       }
     } catch (err) {
       await session.close();
@@ -81,7 +81,7 @@ export class Lease {
    * processes may not have re-taken their locks yet: wait out the grace period first.
    */
   canJudge(): boolean {
-    return this.exclusive || (this.healthy && Date.now() - this.heldSince >= this.opts.graceMs);
+    return this.exclusive || (this.healthy && performance.now() - this.heldSince >= this.opts.graceMs);
   }
 
   /** SQL true where the owner (an instance id expression) is a live process. */
@@ -89,13 +89,22 @@ export class Lease {
     return instances.ownerAlive(owner, this.id, this.exclusive);
   }
 
-  /** The executor for liveness queries: the lease's session sees its own lock like any other. */
+  /**
+   * The executor for liveness queries. On PostgreSQL it is the lease's own session: an answer from it
+   * proves the database did not restart since the lock was taken (a restart would have ended the
+   * session), so an empty pg_locks after a restart is never read as "everyone is dead".
+   */
   get executor(): Executor {
     return this.session ?? this.db;
   }
 
   onChange(listener: (healthy: boolean) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** Another process took this process's fixed id while its session was away: it must stop. */
+  onFatal(listener: (problem: string) => void): void {
+    this.fatalListeners.push(listener);
   }
 
   async close(): Promise<void> {
@@ -108,25 +117,23 @@ export class Lease {
   private setHealthy(healthy: boolean): void {
     if (healthy === this.healthy) return;
     this.healthy = healthy;
-    if (healthy) this.heldSince = Date.now();
+    if (healthy) this.heldSince = performance.now();
     this.opts.log[healthy ? 'info' : 'error']({ instance: this.id }, healthy ? 'database reachable again; lease re-taken' : 'database unreachable: not serving until it returns');
     for (const l of this.listeners) l(healthy);
   }
 
   /** Probes the session; on its loss, reconnects and re-takes the lock. */
-  private watch(): void {
+  private watch(session: Session): void {
     const probeMs = this.opts.probeMs ?? 2_000;
-    void this.session!.ended.then(() => {
-      if (!this.closed) this.lost();
+    const current = () => !this.closed && this.session === session;
+    void session.ended.then(() => {
+      if (current()) this.lost();
     });
     const probe = async () => {
-      if (this.closed) return;
-      try {
-        await instances.touchInstance(this.session!, this.id);
-      } catch {
-        this.lost();
-        return;
-      }
+      if (!current()) return;
+      const ok = await instances.touchInstance(session, this.id, this.lockKey).catch(() => false);
+      if (!current()) return;
+      if (!ok) return this.lost();
       this.timer = setTimeout(probe, probeMs);
     };
     this.timer = setTimeout(probe, probeMs);
@@ -140,12 +147,15 @@ export class Lease {
     const retry = async () => {
       if (this.closed) return;
       try {
-        await this.retake();
+        const session = await this.retake();
+        if (this.closed) return void session.close();
+        this.session = session;
         this.setHealthy(true);
-        this.watch();
+        this.watch(session);
       } catch (err) {
         if (err instanceof StartupError) {
-          this.opts.log.fatal({ instance: this.id, problem: err.message }, 'lease taken by another process: this process stays out of service');
+          this.opts.log.fatal({ instance: this.id, problem: err.message }, 'lease taken by another process: this process stops');
+          for (const l of this.fatalListeners) l(err.message);
           return;
         }
         this.timer = setTimeout(retry, 250);
@@ -154,19 +164,28 @@ export class Lease {
     this.timer = setTimeout(retry, 100);
   }
 
-  private async retake(): Promise<void> {
+  private async retake(): Promise<Session> {
     const session = await openSession(this.opts.databaseUrl!, CONNECT_TIMEOUT_MS);
     try {
-      const info = { host: hostname(), pid: process.pid, addr: this.opts.addr };
-      const row = await instances.ensureInstance(session, this.id, info);
-      if (!(await instances.tryLockInstance(session, row.lockKey))) throw heldElsewhere(this.id, row);
-      await instances.claimInstance(session, this.id, info);
-      this.lockKey = row.lockKey;
-      this.session = session;
+      const lockKey = await lockRow(session, this.id, { host: hostname(), pid: process.pid, addr: this.opts.addr });
+      if (lockKey === null) throw heldElsewhere(this.id, (await instances.getInstance(session, this.id))!);
+      this.lockKey = lockKey;
+      return session;
     } catch (err) {
       await session.close();
       throw err;
     }
+  }
+}
+
+/** Takes the lock of `id`'s row (made if missing) and claims the row; null if a live process holds it. */
+async function lockRow(session: Session, id: string, info: instances.InstanceInfo): Promise<number | null> {
+  for (;;) {
+    const row = await instances.ensureInstance(session, id, info);
+    if (!(await instances.tryLockInstance(session, row.lockKey))) return null;
+    if (await instances.claimInstance(session, id, row.lockKey, info)) return row.lockKey;
+    // The row went (a dead row's cleanup) or was made again with another key between the two steps.
+    await instances.unlockInstance(session, row.lockKey);
   }
 }
 

@@ -7,7 +7,6 @@ import test, { type ExecutionContext } from 'ava';
 import { once } from 'node:events';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { JournalEntry } from '../../gen/filestore/v1/journal_service.js';
 import { TestClient } from '../support/client.js';
@@ -21,7 +20,6 @@ import {
   KiB,
   metadataTree,
   MiB,
-  pool,
   readHashed,
   STATUS,
   statusName,
@@ -107,35 +105,6 @@ async function lastJournalId(c: TestClient): Promise<number> {
   return page.entries[0]?.id ?? 0;
 }
 
-// --- a tree of 1,000 small files ----------------------------------------------------------------
-
-const DIRS = 10;
-const FILES_PER_DIR = 100;
-
-async function buildTree(c: TestClient, at: string): Promise<void> {
-  await c.fs('createDirectory', { backendId: 1, path: at });
-  await pool([...Array(DIRS).keys()], 4, (d) => c.fs('createDirectory', { backendId: 1, path: `${at}/d${String(d).padStart(2, '0')}` }));
-  const files = [];
-  for (let d = 0; d < DIRS; d++) for (let f = 0; f < FILES_PER_DIR; f++) files.push({ d, f });
-  await pool(files, 16, ({ d, f }) => {
-    const rel = `d${String(d).padStart(2, '0')}/f${String(f).padStart(3, '0')}.txt`;
-    return c.write({ path: `${at}/${rel}` }, [...content(rel, 64 + ((d * 131 + f * 17) % 900))]);
-  });
-}
-
-/** Where a tree equal to `shape` stands: at exactly one of `paths` (metadata and disk alike), or nowhere. */
-function locate(t: ExecutionContext, tree: Tree, shape: Tree, paths: string[], label: string): string | null {
-  const found: string[] = [];
-  for (const p of paths) {
-    const sub = subtree(tree, p);
-    if (sub.size === 0) continue;
-    t.deepEqual(treeDiff(sub, shape, 5), [], `${label}: the tree at "${p}" is incomplete or changed`);
-    found.push(p);
-  }
-  t.true(found.length <= 1, `${label}: the tree is at ${found.join(' and ')}`);
-  return found[0] ?? null;
-}
-
 // --- kills from outside -----------------------------------------------------------------------
 
 test.serial('SIGKILL in the middle of a 64 MiB upload: old content kept, partial upload swept', async (t) => {
@@ -186,117 +155,8 @@ test.serial('SIGKILL in the middle of a 64 MiB upload: old content kept, partial
   }
 });
 
-/** One SIGKILL per delay while `command` runs; returns per attempt what the restart found. */
-interface Attempt {
-  delayMs: number;
-  clientSaw: 'ok' | 'error' | 'pending';
-  recovered: string;
-  outcome: string;
-}
-
-test.serial('SIGKILL during recursive MoveNode, DeleteNode and CopyNode of a 1,000-file tree', async (t) => {
-  const site = await Site.create();
-  t.teardown(() => site.close());
-  await site.start();
-  const started = Date.now();
-  await buildTree(site.c, 'a');
-  const built = await consistent(t, site, 'built');
-  const shape = subtree(built, 'a');
-  t.is([...shape.values()].filter((e) => e.kind === 'FILE').length, DIRS * FILES_PER_DIR);
-  t.log(`built the tree in ${Date.now() - started} ms`);
-
-  // How long each command takes uninterrupted, to spread the kills over its run.
-  const timed = async (fn: () => Promise<unknown>) => {
-    const t0 = performance.now();
-    await fn();
-    return performance.now() - t0;
-  };
-  const moveMs = await timed(() => site.c.fs('moveNode', { backendId: 1, path: 'a', targetPath: 'b' }));
-  let at = 'b';
-  const copyMs = await timed(() => site.c.fs('copyNode', { backendId: 1, path: at, targetPath: 'victim' }));
-  const deleteMs = await timed(() => site.c.fs('deleteNode', { backendId: 1, path: 'victim', recursive: true }));
-  t.log(`uninterrupted: move ${moveMs.toFixed(0)} ms, copy ${copyMs.toFixed(0)} ms, delete ${deleteMs.toFixed(0)} ms`);
-  await consistent(t, site, 'after the timed runs');
-
-  /** Starts `run`, SIGKILLs the server after `delayMs`, restarts, and reports. */
-  const killDuring = async (run: () => Promise<unknown>, delayMs: number): Promise<{ clientSaw: Attempt['clientSaw']; recovered: string }> => {
-    let clientSaw: Attempt['clientSaw'] = 'pending';
-    const call = run().then(
-      () => (clientSaw = 'ok'),
-      () => (clientSaw = 'error'),
-    );
-    await sleep(delayMs);
-    const saw = clientSaw;
-    await site.kill();
-    await call;
-    await site.start();
-    const recovered = site.recovered().map((r) => `${r.command}→${r.status}`).join(',') || '-';
-    return { clientSaw: saw, recovered };
-  };
-  const delays = (ms: number, n: number) => Array.from({ length: n }, (_, i) => Math.round((ms * 1.3 * i) / (n - 1) + Math.random() * 5));
-
-  // MoveNode back and forth between a and b.
-  const moves: Attempt[] = [];
-  for (const delayMs of delays(Math.max(moveMs, 60), 6)) {
-    const from = at;
-    const to = at === 'a' ? 'b' : 'a';
-    const before = await lastJournalId(site.c);
-    const { clientSaw, recovered } = await killDuring(() => site.c.fs('moveNode', { backendId: 1, path: from, targetPath: to }), delayMs);
-    const label = `move ${from}→${to} killed after ${delayMs} ms`;
-    const tree = await consistent(t, site, label);
-    const where = locate(t, tree, shape, [from, to], label);
-    t.truthy(where, `${label}: the tree is lost`);
-    const entries = await entriesSince(site.c, before, { command: 'MoveNode' });
-    t.true(entries.length <= 1, label);
-    if (where === to) t.is(entries[0]?.status, STATUS.SUCCEEDED, `${label}: moved, so its entry succeeded`);
-    else t.true(entries.length === 0 || entries[0].status === STATUS.ROLLED_BACK, `${label}: not moved, so its entry (if any) rolled back`);
-    if (clientSaw === 'ok') t.is(where, to, `${label}: the client was told it succeeded`);
-    moves.push({ delayMs, clientSaw, recovered, outcome: where === to ? 'moved' : entries.length ? 'rolled back' : 'never started' });
-    at = where ?? at;
-  }
-  t.log('move attempts', moves);
-
-  // CopyNode of the tree, each attempt to a fresh target.
-  const copies: Attempt[] = [];
-  let n = 0;
-  for (const delayMs of delays(Math.max(copyMs, 60), 5)) {
-    const target = `copy${n++}`;
-    const before = await lastJournalId(site.c);
-    const { clientSaw, recovered } = await killDuring(() => site.c.fs('copyNode', { backendId: 1, path: at, targetPath: target }), delayMs);
-    const label = `copy ${at}→${target} killed after ${delayMs} ms`;
-    const tree = await consistent(t, site, label);
-    t.is(locate(t, tree, shape, [at], label), at, `${label}: the source is intact`);
-    const where = locate(t, tree, shape, [target], label);
-    const entries = await entriesSince(site.c, before, { command: 'CopyNode' });
-    if (where) t.is(entries[0]?.status, STATUS.SUCCEEDED, `${label}: copied, so its entry succeeded`);
-    else t.true(entries.length === 0 || entries[0].status === STATUS.ROLLED_BACK, `${label}: not copied, so its entry (if any) rolled back`);
-    if (clientSaw === 'ok') t.truthy(where, `${label}: the client was told it succeeded`);
-    copies.push({ delayMs, clientSaw, recovered, outcome: where ? 'copied' : entries.length ? 'rolled back' : 'never started' });
-    if (where) await site.c.fs('deleteNode', { backendId: 1, path: target, recursive: true });
-  }
-  t.log('copy attempts', copies);
-
-  // DeleteNode of a fresh copy each time.
-  const deletes: Attempt[] = [];
-  // The delete commits early (purging the trash comes after): kill within its first half.
-  for (const delayMs of delays(Math.max(deleteMs / 2, 60), 5)) {
-    await site.c.fs('copyNode', { backendId: 1, path: at, targetPath: 'victim' });
-    const before = await lastJournalId(site.c);
-    const { clientSaw, recovered } = await killDuring(() => site.c.fs('deleteNode', { backendId: 1, path: 'victim', recursive: true }), delayMs);
-    const label = `delete victim killed after ${delayMs} ms`;
-    const tree = await consistent(t, site, label);
-    t.is(locate(t, tree, shape, [at], label), at, `${label}: the original is intact`);
-    const where = locate(t, tree, shape, ['victim'], label);
-    const entries = await entriesSince(site.c, before, { command: 'DeleteNode' });
-    if (!where) t.is(entries[0]?.status, STATUS.SUCCEEDED, `${label}: deleted, so its entry succeeded`);
-    else t.true(entries.length === 0 || entries[0].status === STATUS.ROLLED_BACK, `${label}: not deleted, so its entry (if any) rolled back`);
-    if (clientSaw === 'ok') t.falsy(where, `${label}: the client was told it succeeded`);
-    deletes.push({ delayMs, clientSaw, recovered, outcome: where ? (entries.length ? 'rolled back' : 'never started') : 'deleted' });
-    if (where) await site.c.fs('deleteNode', { backendId: 1, path: 'victim', recursive: true });
-  }
-  t.log('delete attempts', deletes);
-  await consistent(t, site, 'at the end');
-});
+// Random kills during MoveNode, CopyNode and recursive DeleteNode, taken over by other processes:
+// test/e2e/recovery-liveness.test.ts.
 
 // --- kills from inside, at exact points ---------------------------------------------------------
 

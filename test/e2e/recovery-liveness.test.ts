@@ -58,11 +58,18 @@ class Site {
     }
   }
 
-  /** PostgreSQL: keep a second instance running beside the current one. */
-  async ensureStandby(): Promise<void> {
-    if (testDbKind === 'pg' && !this.standby) {
+  /**
+   * Before an attempt: a second instance running beside the current one for 'survivor', none
+   * otherwise (then the process that takes over must resolve what the dead one left by itself).
+   */
+  async prepareFor(mode: Mode): Promise<void> {
+    if (mode === 'survivor' && !this.standby) {
       this.standby = await this.spawn();
       await sleep(this.fast ? 1_100 : 10_100); // past its grace period, so that it may judge others dead
+    }
+    if (mode !== 'survivor' && this.standby) {
+      await this.standby.kill('SIGTERM');
+      this.standby = null;
     }
   }
 
@@ -193,33 +200,32 @@ async function killRandomly(t: ExecutionContext, name: string): Promise<void> {
 
   const resolved: number[] = [];
   const outcomes: Record<string, number> = {};
+  const byRecovery = { rolledBack: 0, committedUnseen: 0 };
   for (let i = 0; i < RUNS; i++) {
     const mode = MODES[i % MODES.length];
     const label = `${cmd.name} #${i} (${mode})`;
-    await site.ensureStandby();
+    await site.prepareFor(mode);
     await cmd.prepare?.(site.c, i);
     const key = `${cmd.name}-${i}-${Math.random().toString(36).slice(2)}`;
     const victim = site.current;
     const dead = site.instanceOf(victim);
-    // Uploads die at a random share of their bytes (or, past 100%, after the last one); the others after a random delay.
-    const killAt = Math.random() * 1.15;
-    let killed = false;
-    const kill = async () => {
-      if (!killed) {
-        killed = true;
-        await victim.kill('SIGKILL');
-      }
-    };
+    // Uploads die at a random share of their bytes, or (every other run) up to 60 ms after the last
+    // one, while the server commits; the other commands after a random delay within their run.
+    const killAt = i % 2 ? Math.random() : 1;
+    const afterLastMs = Math.random() * 60;
+    let killed: Promise<unknown> | null = null;
+    const kill = () => (killed ??= victim.kill('SIGKILL'));
     const outcome = cmd
       .run(victim.client, key, i, async (share) => {
-        if (share >= killAt) await kill();
+        if (killAt < 1 && share >= killAt) await kill();
+        else if (share >= 1) setTimeout(kill, afterLastMs);
       })
       .then(
         () => 'ok',
         () => 'error',
       );
-    if (cmd.name === 'WriteFile' && killAt < 1) await outcome;
-    else await sleep(cmd.name === 'WriteFile' ? Math.random() * 40 : Math.random() * ms * 1.3);
+    if (cmd.name === 'WriteFile') await outcome;
+    else await sleep(Math.random() * ms * 1.3);
     await kill();
     const clientSaw = await outcome;
 
@@ -243,11 +249,15 @@ async function killRandomly(t: ExecutionContext, name: string): Promise<void> {
     if (clientSaw === 'ok') t.true(replay, `${label}: the client was told it succeeded, so the retry is a replay`);
     const result = `${clientSaw === 'ok' ? 'acknowledged' : 'cut off'}, ${replay ? 'had committed' : 'rolled back'}`;
     outcomes[result] = (outcomes[result] ?? 0) + 1;
+    const first = (await journalAll(site.c, { command: cmd.name })).entries.filter((e) => e.idempotencyKey === key).at(-1);
+    if (first && first.status === STATUS.ROLLED_BACK) byRecovery.rolledBack++;
+    if (first && first.status === STATUS.SUCCEEDED && clientSaw !== 'ok') byRecovery.committedUnseen++;
     await cmd.after?.(site.c, i);
     if (process.env.FILESTORE_TEST_TRACE) process.stderr.write(`${label}: takeover ${tUp - tKilled} ms, resolved ${resolvedMs} ms, checks+retry ${Date.now() - tUp - resolvedMs} ms\n`);
   }
   resolved.sort((x, y) => x - y);
-  t.log(`${RUNS} kills; resolved within ${resolved.at(-1)} ms of the takeover (median ${resolved[resolved.length >> 1]} ms); ${JSON.stringify(outcomes)}`);
+  t.true(byRecovery.rolledBack > 0, 'at least one kill left an entry that recovery rolled back');
+  t.log(`${RUNS} kills; resolved within ${resolved.at(-1)} ms of the takeover (median ${resolved[resolved.length >> 1]} ms); ${JSON.stringify(outcomes)}; entries recovery rolled back: ${byRecovery.rolledBack}, committed but not acknowledged: ${byRecovery.committedUnseen}`);
 }
 
 for (const name of ['MoveNode', 'CopyNode', 'DeleteNode', 'WriteFile']) {
@@ -264,7 +274,7 @@ test.serial('with the default settings, what a killed process left is resolved w
   const where = { at: 'a' };
   const [move] = commands(() => shape, where);
   for (const [i, mode] of MODES.entries()) {
-    await site.ensureStandby();
+    await site.prepareFor(mode);
     // The process kills itself after the rename, before the commit: its entry is PENDING for sure.
     await site.current.kill('SIGTERM');
     const victim = (site.current = await site.spawn(undefined, { FILESTORE_CRASH_AT: 'move:after-rename' }));
