@@ -191,10 +191,14 @@ async function killRandomly(t: ExecutionContext, name: string): Promise<void> {
   const cmd = commands(() => shape, where).find((c) => c.name === name)!;
 
   // One uninterrupted run tells how long the command takes, to spread the kills over it.
-  const t0 = performance.now();
   await cmd.prepare?.(site.c, -1);
-  await cmd.run(site.c, `timing-${cmd.name}`, -1);
+  const t0 = performance.now();
+  let lastChunkAt = t0;
+  await cmd.run(site.c, `timing-${cmd.name}`, -1, async (share) => {
+    if (share >= 1) lastChunkAt = performance.now();
+  });
   const ms = Math.max(performance.now() - t0, 30);
+  const tailMs = Math.max(performance.now() - lastChunkAt, 30); // an upload's: last chunk sent → answer
   await cmd.after?.(site.c, -1);
   if (cmd.name === 'MoveNode') where.at = where.at === 'a' ? 'b' : 'a';
 
@@ -209,10 +213,10 @@ async function killRandomly(t: ExecutionContext, name: string): Promise<void> {
     const key = `${cmd.name}-${i}-${Math.random().toString(36).slice(2)}`;
     const victim = site.current;
     const dead = site.instanceOf(victim);
-    // Uploads die at a random share of their bytes, or (every other run) up to 60 ms after the last
-    // one, while the server commits; the other commands after a random delay within their run.
+    // Uploads die at a random share of their bytes, or (every other run) after the last one, while
+    // the server fsyncs and commits; the other commands after a random delay within their run.
     const killAt = i % 2 ? Math.random() : 1;
-    const afterLastMs = Math.random() * 60;
+    const afterLastMs = Math.random() * tailMs * 1.2;
     let killed: Promise<unknown> | null = null;
     const kill = () => (killed ??= victim.kill('SIGKILL'));
     const outcome = cmd
