@@ -10,6 +10,7 @@ import { recover, type RecoveryReport } from './commands/recovery.js';
 import { BackendRegistry, type CommitListener, type Services } from './commands/services.js';
 import type { Config } from './config/config.js';
 import { upsertBackend } from './db/backends-repo.js';
+import type { LockPurpose } from './db/data-dir-lock.js';
 import { connectPglite, connectPostgres, type Database } from './db/database.js';
 import { ensureRoot } from './db/nodes-repo.js';
 import { startEvents } from './events/index.js';
@@ -33,10 +34,11 @@ export interface App {
   stop(graceMs?: number): Promise<void>;
 }
 
-export async function openDatabase(config: Config): Promise<Database> {
+/** `purpose` names this process in the embedded database's lock (for whoever it refuses). */
+export async function openDatabase(config: Config, purpose: LockPurpose): Promise<Database> {
   return config.databaseUrl
     ? connectPostgres(config.databaseUrl, config.dbPoolSize)
-    : connectPglite(path.join(config.dataDir, 'pglite'));
+    : connectPglite(path.join(config.dataDir, 'pglite'), purpose);
 }
 
 export async function openServices(config: Config, db: Database, instanceId: string, commits: CommitListener, rollups: RollupNotifier): Promise<Services> {
@@ -81,7 +83,7 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
   const opened = new Opened();
   opened.add(server, (s) => s.drain(0));
   try {
-    const db = opened.add(await openDatabase(config), (d) => d.close());
+    const db = opened.add(await openDatabase(config, { role: 'server', address: `${host}:${server.port}` }), (d) => d.close());
     const lease = opened.add(
       await Lease.acquire(db, {
         requestedId: config.instanceId,

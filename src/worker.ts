@@ -19,7 +19,7 @@ export async function startWorker(config: Config, log: Logger = pino({ level: co
       'a separate worker needs DATABASE_URL (PostgreSQL) and REDIS_URL (BullMQ) shared with the API servers; in the embedded mode `npm start` runs the workers in-process',
     ]);
   }
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, { role: 'worker' });
   // Events written by workers (filestore.rollup.updated) wake the API servers' hubs through Redis.
   const events = await startEvents(db, config.events, config.redisUrl, config.backends.map((b) => b.id), log);
   const jobs = await startJobs(config, db, events.hub, log, true);

@@ -42,7 +42,7 @@ program
   .description('apply database migrations (DATABASE_URL, or the embedded PGlite under FILESTORE_DATA_DIR) and exit')
   .action(async () => {
     try {
-      const db = await openDatabase(loadConfig());
+      const db = await openDatabase(loadConfig(), { role: 'migrate' });
       await db.close();
       console.log(`migrations applied (${db.kind})`);
     } catch (err) {

@@ -26,7 +26,7 @@ export async function rollupsRecompute(config: Config, o: RecomputeOptions): Pro
   }
   if (!config.backends.some((b) => b.id === o.backend)) throw new StartupError([`backend ${o.backend} is not configured (FILESTORE_BACKENDS_PATH)`]);
   if (o.path) validatePath(o.path);
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, { role: 'rollups:recompute' });
   try {
     if (config.redisUrl) {
       const queue = await openQueue({ redisUrl: config.redisUrl, prefix: config.jobs.prefix });

@@ -13,7 +13,6 @@ import { StartupError } from '../errors/startup-error.js';
 import { fromRoot } from '../project-root.js';
 import { lockDataDir, type DataDirLock, type LockPurpose } from './data-dir-lock.js';
 import { databaseErrorToDomain } from './db-errors.js';
-import { purposeOfThisProcess } from './lock-purpose.js';
 import { PGLITE_OPTIONS } from './pglite-options.js';
 import { makeDirPrivate, makeTreePrivate } from './private-files.js';
 
@@ -92,7 +91,8 @@ export async function connectPostgres(url: string, poolSize = 16, migrateFirst =
  * its lock (`<parent>/<name>.lock`, data-dir-lock.ts) before anything touches the directory, and
  * close() or the process's exit gives it back.
  */
-export async function connectPglite(dataDir?: string, purpose: LockPurpose = purposeOfThisProcess()): Promise<Database> {
+/** `purpose`: what the lock file says this process is, for the message another process gets. */
+export async function connectPglite(dataDir?: string, purpose: LockPurpose = { role: 'filestore' }): Promise<Database> {
   if (!dataDir) {
     const { client, orm } = await openPglite();
     return wrap('pglite', orm, () => client.close());

@@ -78,7 +78,7 @@ test.serial('while a server holds the embedded database mid-upload, other proces
   const lock = await readFile(lockFile, 'utf8');
   const since = JSON.parse(lock).since as string;
   const before = await listing(testEnv.dataDir);
-  const holder = `is in use by pid ${server.child.pid} on host ${hostname()} (server, gRPC 127.0.0.1:0), since ${since}. Stop that process first; if it is gone for sure, remove ${lockFile}`;
+  const holder = `is in use by pid ${server.child.pid} on host ${hostname()} (server, gRPC 127.0.0.1:${server.port}), since ${since}. Stop that process first; if it is gone for sure, remove ${lockFile}`;
 
   const attempts: [string, string[], Record<string, string>][] = [
     ['a second server on another port', ['dist/src/main.js'], {}],
