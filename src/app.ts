@@ -6,9 +6,10 @@ import pino, { type Logger } from 'pino';
 import { Authenticator } from './auth/authenticator.js';
 import { LocalBackend } from './backends/local.js';
 import { startRecoveryLoop, logReport, type RecoveryLoop } from './commands/recovery-loop.js';
-import { recover, type RecoveryReport } from './commands/recovery.js';
+import { recover } from './commands/recovery.js';
 import { BackendRegistry, type CommitListener, type Services } from './commands/services.js';
 import type { Config } from './config/config.js';
+import { parseGrpcAddress } from './config/grpc-address.js';
 import { upsertBackend } from './db/backends-repo.js';
 import type { LockPurpose } from './db/data-dir-lock.js';
 import { connectPglite, connectPostgres, type Database } from './db/database.js';
@@ -19,7 +20,7 @@ import { Lease } from './lease/lease.js';
 import type { RollupNotifier } from './rollups/scheduler.js';
 import type { HandlerContext } from './server/call.js';
 import { ServingGate } from './server/gate.js';
-import { isLoopback, splitAddress, startGrpcServer, type RunningServer } from './server/grpc-server.js';
+import { startGrpcServer, type RunningServer } from './server/grpc-server.js';
 
 export interface App {
   services: Services;
@@ -74,10 +75,8 @@ class Opened {
 }
 
 export async function startApp(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<App> {
-  const { host } = splitAddress(config.grpcAddr);
-  if (!isLoopback(host) && config.tokens.size === 0) {
-    throw new Error(`refusing to serve on ${config.grpcAddr} without authentication: set FILESTORE_TOKENS or bind a loopback address`);
-  }
+  // loadConfig validated the address and refused a non-loopback one without tokens.
+  const { host } = parseGrpcAddress(config.grpcAddr)!;
   const ctx = { auth: new Authenticator(config.tokens), gate: new ServingGate(), log } as HandlerContext;
   const server = await startGrpcServer(ctx, config.grpcAddr);
   const opened = new Opened();
@@ -103,14 +102,13 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
     ctx.svc = services;
     ctx.events = events.service;
 
-    const afterRecovery = (report: RecoveryReport) => {
+    const afterRecovery = () => {
       services.commits.committed(0n); // recovery wrote events: wake the hub
       for (const b of config.backends) jobs.scheduler.foldSoon(b.id); // what recovery rolled forward
-      void report;
     };
     const report = await recover(services, lease, { startup: true });
     logReport(log, report, 'recovered commands left in flight by a previous run');
-    if (report.resolved.length) afterRecovery(report);
+    if (report.resolved.length) afterRecovery();
     const recovery = opened.add(startRecoveryLoop(services, lease, config.recovery.intervalMs, log, afterRecovery), (r) => r.stop());
 
     let stopping: Promise<void> | undefined;

@@ -20,7 +20,7 @@ export function startRecoveryLoop(
   lease: Lease,
   intervalMs: number,
   log: Logger,
-  onResolved: (report: RecoveryReport) => void,
+  onResolved: () => void,
 ): RecoveryLoop {
   let running: Promise<RecoveryReport | null> | null = null;
   let stopped = false;
@@ -29,7 +29,7 @@ export function startRecoveryLoop(
     running ??= recover(svc, lease, { startup: false })
       .then((report) => {
         logReport(log, report, 'recovered commands left in flight by a failed or dead process');
-        if (report.resolved.length) onResolved(report);
+        if (report.resolved.length) onResolved();
         return report;
       })
       .catch((err) => {

@@ -3,10 +3,9 @@
 // backends-file.ts and tokens.ts.
 import path from 'node:path';
 import { StartupError } from '../errors/startup-error.js';
-import { isLoopback } from '../server/grpc-server.js';
 import { defaultBackend, readBackendsFile, type BackendConfig } from './backends-file.js';
 import { readEnv, type Env } from './env.js';
-import { parseGrpcAddress } from './grpc-address.js';
+import { isLoopback, parseGrpcAddress } from './grpc-address.js';
 import { readTokens } from './tokens.js';
 
 export type { BackendConfig } from './backends-file.js';

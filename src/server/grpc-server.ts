@@ -22,17 +22,6 @@ export interface RunningServer {
   drain(graceMs: number): Promise<void>;
 }
 
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
-}
-
-export function splitAddress(addr: string): { host: string; port: number } {
-  const at = addr.lastIndexOf(':');
-  if (at <= 0) throw new Error(`FILESTORE_GRPC_ADDR "${addr}" must be host:port`);
-  return { host: addr.slice(0, at), port: Number(addr.slice(at + 1)) };
-}
-
 /**
  * Binds first, with every call refused by the gate (health NOT_SERVING) until setState('serving'):
  * a process that cannot take its port changes nothing, and none is served before it recovered.

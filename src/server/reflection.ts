@@ -8,12 +8,16 @@ import {
   type ServerReflectionRequest,
   type ServerReflectionResponse,
 } from '../../gen/grpc/reflection/v1/reflection.js';
-import { ServerReflectionService as ReflectionV1Alpha } from '../../gen/grpc/reflection/v1alpha/reflection.js';
 import { fromRoot } from '../project-root.js';
 import { loadDescriptorSet, type DescriptorSet } from './descriptor-set.js';
 
 const DESCRIPTOR_SET = fromRoot('gen', 'filestore.binpb');
 const REFLECTION_SERVICE_NAMES = ['grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection'];
+
+// v1alpha's messages are v1's, field for field: only the service's path differs.
+const ReflectionV1Alpha = Object.fromEntries(
+  Object.entries(ReflectionV1).map(([method, def]) => [method, { ...def, path: def.path.replace('/grpc.reflection.v1.', '/grpc.reflection.v1alpha.') }]),
+) as typeof ReflectionV1;
 
 /** Adds both reflection services to `server`; they list `services` and themselves. */
 export function addReflection(server: Server, services: string[], set: DescriptorSet = loadDescriptorSet(readFileSync(DESCRIPTOR_SET))): void {
