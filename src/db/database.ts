@@ -1,13 +1,14 @@
 // One database interface over two drivers: node-postgres (service mode) and PGlite (embedded).
 // Only src/db touches drizzle; the rest of the code calls the repositories beside this file.
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { SQL } from 'drizzle-orm';
 import { sql } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { StartupError } from '../errors/startup-error.js';
 import { fromRoot } from '../project-root.js';
@@ -60,6 +61,71 @@ function wrap(kind: Database['kind'], db: DrizzleLike, close: () => Promise<void
   };
 }
 
+// Statements on PostgreSQL run as named prepared statements: each connection parses and plans a
+// statement once, not on every call (planning was the larger part of the database's CPU per command;
+// bench/README.md). Names are a hash of the text; texts made at run time (lists of ids) are few, but
+// the number named per process is capped all the same.
+const dialect = new PgDialect();
+const statementNames = new Map<string, string>();
+const MAX_NAMED_STATEMENTS = 2_000;
+const MAX_NAMED_TEXT = 16_384;
+
+function statementName(text: string): string | undefined {
+  let name = statementNames.get(text);
+  if (name === undefined && statementNames.size < MAX_NAMED_STATEMENTS && text.length <= MAX_NAMED_TEXT) {
+    name = `fs_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+/** Timestamps stay text, as drizzle returns them (records.ts parses them). */
+const keepText = (v: string) => v;
+const TEXT_TYPES = new Set([pg.types.builtins.TIMESTAMPTZ, pg.types.builtins.TIMESTAMP, pg.types.builtins.DATE, pg.types.builtins.INTERVAL, 1115, 1182, 1185, 1187, 1231]);
+const RESULT_TYPES = {
+  getTypeParser: ((typeId: number, format?: 'text' | 'binary') =>
+    TEXT_TYPES.has(typeId) ? keepText : pg.types.getTypeParser(typeId, format)) as typeof pg.types.getTypeParser,
+};
+
+function pgQuery(q: SQL): pg.QueryConfig {
+  const { sql: text, params } = dialect.sqlToQuery(q);
+  return { name: statementName(text), text, values: params, types: RESULT_TYPES } as pg.QueryConfig;
+}
+
+function pgExecutor(client: pg.Pool | pg.PoolClient): Executor {
+  return {
+    async rows<T>(q: SQL): Promise<T[]> {
+      return (await client.query(pgQuery(q))).rows as T[];
+    },
+  };
+}
+
+function pgDatabase(pool: pg.Pool): Database {
+  const base = pgExecutor(pool);
+  return {
+    kind: 'pg',
+    rows: <T,>(q: SQL) => base.rows<T>(q).catch(translateConnectionError),
+    transaction: <T,>(fn: (tx: Executor) => Promise<T>) => pgTransaction(pool, fn).catch(translateConnectionError),
+    close: () => pool.end(),
+  };
+}
+
+async function pgTransaction<T>(pool: pg.Pool, fn: (tx: Executor) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const result = await fn(pgExecutor(client));
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+    throw err;
+  } finally {
+    client.release(broken); // a connection that cannot roll back is dropped, not reused
+  }
+}
+
 /** `migrateFirst` false: a second pool of a process whose first pool already migrated. */
 export async function connectPostgres(url: string, poolSize = 16, migrateFirst = true): Promise<Database> {
   const { drizzle } = await import('drizzle-orm/node-postgres');
@@ -73,7 +139,7 @@ export async function connectPostgres(url: string, poolSize = 16, migrateFirst =
   const client = await pool.connect().catch(translateConnectionError);
   if (!migrateFirst) {
     client.release();
-    return wrap('pg', drizzle(pool) as unknown as DrizzleLike, () => pool.end());
+    return pgDatabase(pool);
   }
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
@@ -82,8 +148,7 @@ export async function connectPostgres(url: string, poolSize = 16, migrateFirst =
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
     client.release();
   }
-  const db = drizzle(pool) as unknown as DrizzleLike;
-  return wrap('pg', db, () => pool.end());
+  return pgDatabase(pool);
 }
 
 /**
