@@ -2,7 +2,7 @@
 import type { Readable } from 'node:stream';
 import * as journal from '../db/journal-repo.js';
 import * as nodes from '../db/nodes-repo.js';
-import { readRollup, rollupsRecorded, sumSubtree } from '../db/rollups-repo.js';
+import { findLiveWithRollup, readRollup, rollupsRecorded, sumSubtree } from '../db/rollups-repo.js';
 import type { JournalRecord, JournalStatus, NodeRecord, RollupRecord, SnapshotRecord } from '../db/records.js';
 import { invalidArgument, notFound } from '../errors/domain-error.js';
 import { validatePath } from '../paths/index.js';
@@ -26,7 +26,10 @@ async function findAddressed(svc: Services, req: AddressInput): Promise<NodeReco
 }
 
 export async function getNode(svc: Services, req: AddressInput): Promise<NodeView> {
-  const node = await findAddressed(svc, req);
+  const addr = await resolveAddress(svc, req);
+  const found = rollupsRecorded() ? await findLiveWithRollup(svc.db, addr.backendId, addr.path) : null;
+  if (found?.rollup) return { node: found.node, rollup: found.rollup }; // the common case: one statement
+  const node = found?.node ?? requireFound(await nodes.findLive(svc.db, addr.backendId, addr.path), addr.backendId, addr.path, addr.nodeId);
   if (node.kind !== 'DIRECTORY') return { node };
   if (!rollupsRecorded()) return { node, rollup: await sumSubtree(svc.db, node) };
   // No row yet (a directory the worker has not seen): the exact sum, reported as pending.

@@ -175,6 +175,30 @@ export async function readRollup(ex: Executor, dir: NodeRecord): Promise<RollupR
   return rollupOf(r, '', pending ? 'PENDING' : 'UP_TO_DATE');
 }
 
+/**
+ * GetNode in one statement: the live node at `path` and, for a directory, its folded rollup with the
+ * same PENDING/STALE rule as readRollup. `rollup` null: a file, or a directory without a row yet.
+ */
+export async function findLiveWithRollup(ex: Executor, backendId: number, path: string): Promise<{ node: NodeRecord; rollup: RollupRecord | null } | null> {
+  const rows = await ex.rows(
+    sql`SELECT n.*, r.dir_id AS r_dir_id, r.size_bytes AS r_size_bytes, r.file_count AS r_file_count, r.dir_count AS r_dir_count,
+               r.stale AS r_stale, r.calculated_at AS r_calculated_at, w.scanned, w.mine
+        FROM nodes n
+        LEFT JOIN rollups r ON n.kind = 'DIRECTORY' AND r.backend_id = n.backend_id AND r.dir_id = n.id
+        LEFT JOIN LATERAL (
+          SELECT count(*) AS scanned, count(m.id) FILTER (WHERE n.path = '' OR m.id = n.id OR starts_with(m.path, n.path || '/')) AS mine
+          FROM (SELECT dir_id FROM rollup_deltas WHERE backend_id = n.backend_id LIMIT ${PENDING_SCAN_LIMIT}) d
+          LEFT JOIN nodes m ON m.backend_id = n.backend_id AND m.id = d.dir_id AND m.state <> 'DELETED'
+          WHERE r.dir_id IS NOT NULL) w ON true
+        WHERE n.backend_id = ${backendId} AND n.path = ${path} AND n.state <> 'DELETED'`,
+  );
+  if (!rows.length) return null;
+  const r = rows[0];
+  if (r.r_dir_id === null || r.r_dir_id === undefined) return { node: toNode(r), rollup: null };
+  const pending = int(r.mine) > 0 || int(r.scanned) >= PENDING_SCAN_LIMIT;
+  return { node: toNode(r), rollup: rollupOf(r, 'r_', pending ? 'PENDING' : 'UP_TO_DATE') };
+}
+
 /** Sums a directory's live subtree now (the rollup when recording is off, and the truth tests compare with). */
 export async function sumSubtree(ex: Executor, dir: NodeRecord): Promise<RollupRecord> {
   const rows = await ex.rows(
