@@ -5,6 +5,7 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { Authenticator } from './auth/authenticator.js';
 import { LocalBackend } from './backends/local.js';
+import { JournalIds } from './commands/journal-ids.js';
 import { startRecoveryLoop, logReport, type RecoveryLoop } from './commands/recovery-loop.js';
 import { recover } from './commands/recovery.js';
 import { BackendRegistry, type CommitListener, type Services } from './commands/services.js';
@@ -58,6 +59,8 @@ export async function openServices(config: Config, db: Database, instanceId: str
     backends: new BackendRegistry(entries),
     instanceId,
     inFlight: new Set(),
+    journalIds: new JournalIds(db),
+    stuckIntents: new Map(),
     limits: { maxUploadBytes: config.maxUploadBytes, maxMetadataBytes: config.maxMetadataBytes, readChunkBytes: config.readChunkBytes },
   };
 }

@@ -64,6 +64,21 @@ export interface Backend {
   /** Removes `owner`'s staging area once it is empty; no error when absent or not empty. */
   removeStagingArea(owner: string): Promise<void>;
 
+  /**
+   * Intents: what a command is about to do, recorded inside its transaction before its first disk step
+   * (docs/decisions/006). An intent whose entry never committed is what crash recovery resolves.
+   * Not fsynced: the disk step that follows syncs its own directory first.
+   */
+  writeIntent(id: number, body: string): Promise<void>;
+  /** This process's intent `id` needs no resolving any more (its entry committed, or was resolved). */
+  intentDone(id: number): Promise<void>;
+  /** Instance ids that have intents on this backend (live or dead). */
+  intentOwners(): Promise<string[]>;
+  /** `owner`'s intents (for this process: those an earlier run with its id left). */
+  listIntents(owner: string): Promise<{ id: number; body: string }[]>;
+  /** Removes what listIntents(owner) lists, and the area once empty. */
+  removeIntents(owner: string): Promise<void>;
+
   /** Creates one directory; its parent must exist. Durable on return. */
   mkdir(path: string): Promise<void>;
   /** Atomically renames a file or directory tree; never replaces a directory. Durable on return. */

@@ -14,6 +14,7 @@ import { Jail, lstatOrNull, RESERVED_DIR, type Resolved } from './local/containm
 import { copyFileDurable, copyTree } from './local/copy-tree.js';
 import * as E from './local/errors.js';
 import { syncDirectory } from './local/fsync.js';
+import { IntentLog, readIntents, removeIntents } from './local/intent-log.js';
 import { RangeReadStream } from './local/read-stream.js';
 import { writeHashed } from './local/stage-writer.js';
 
@@ -36,7 +37,7 @@ export class LocalBackend implements Backend {
   readonly location: string;
   private readonly instanceId: string;
   private readonly create: boolean;
-  private opened: { jail: Jail; staging: string } | undefined;
+  private opened: { jail: Jail; staging: string; intentsDir: string; intents: IntentLog } | undefined;
 
   constructor(opts: LocalBackendOptions) {
     if (!SAFE_NAME.test(opts.instanceId)) {
@@ -62,8 +63,10 @@ export class LocalBackend implements Backend {
     const root = await realpath(this.location);
     const staging = join(root, RESERVED_DIR, 'staging');
     await mkdir(join(staging, this.instanceId), { recursive: true });
+    const intentsDir = join(root, RESERVED_DIR, 'intents');
+    await mkdir(join(intentsDir, this.instanceId), { recursive: true });
     if ((await realpath(staging)) !== staging) throw E.pathEscapes({ backendId: this.id, path: RESERVED_DIR });
-    this.opened = { jail: new Jail(root, this.id), staging };
+    this.opened = { jail: new Jail(root, this.id), staging, intentsDir, intents: new IntentLog(intentsDir, this.instanceId) };
   }
 
   newStagingKey(): string {
@@ -195,6 +198,36 @@ export class LocalBackend implements Backend {
     }
   }
 
+  async writeIntent(id: number, body: string): Promise<void> {
+    try {
+      await this.state.intents.append(id, body);
+    } catch (err) {
+      throw E.fsError(err, this.subject(RESERVED_DIR));
+    }
+  }
+
+  async intentDone(id: number): Promise<void> {
+    await this.state.intents.done(id);
+  }
+
+  async intentOwners(): Promise<string[]> {
+    return (await readdirOrEmpty(this.intentsDir)).filter((name) => SAFE_NAME.test(name));
+  }
+
+  async listIntents(owner: string): Promise<{ id: number; body: string }[]> {
+    if (!SAFE_NAME.test(owner)) return [];
+    return readIntents(this.intentsDir, owner, (segment) => this.ownRun(owner, segment));
+  }
+
+  async removeIntents(owner: string): Promise<void> {
+    if (!SAFE_NAME.test(owner)) return;
+    await removeIntents(this.intentsDir, owner, (segment) => this.ownRun(owner, segment));
+  }
+
+  private ownRun(owner: string, segment: string): boolean {
+    return owner === this.instanceId && this.state.intents.ownsSegment(segment);
+  }
+
   async mkdir(path: string): Promise<void> {
     if (path === '') throw E.pathExists(this.subject(path), 'the root always exists');
     const target = await this.jail.resolve(path);
@@ -252,7 +285,11 @@ export class LocalBackend implements Backend {
     return this.state.staging;
   }
 
-  private get state(): { jail: Jail; staging: string } {
+  private get intentsDir(): string {
+    return this.state.intentsDir;
+  }
+
+  private get state(): { jail: Jail; staging: string; intentsDir: string; intents: IntentLog } {
     if (!this.opened) throw failedPrecondition('BACKEND_NOT_OPEN', `backend ${this.id} is used before open(); call open() first.`);
     return this.opened;
   }

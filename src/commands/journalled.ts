@@ -1,9 +1,11 @@
-// Runs a mutating command under the journal: idempotency, PENDING entry before any I/O,
-// and a FAILED entry (with the error) when the command is refused.
+// Runs a mutating command under the journal in one transaction: idempotency arbitrated by the entry's
+// insert, an intent on the backend before any I/O, one commit; a FAILED entry (with the error) when
+// the command is refused (docs/decisions/006).
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Executor } from '../db/database.js';
 import * as journal from '../db/journal-repo.js';
+import type { IdentifiedEntry } from '../db/journal-repo.js';
 import * as nodesRepo from '../db/nodes-repo.js';
 import { nodeFromJson, type Json, type JournalRecord, type NodeRecord } from '../db/records.js';
 import { databaseErrorToDomain } from '../db/db-errors.js';
@@ -40,8 +42,8 @@ export interface CommandResult {
 export type Succeed = (tx: Executor, node: NodeRecord, changes: NewEvent[]) => Promise<void>;
 
 /**
- * The command's transaction: it first takes the hold on the command's own journal entry (see
- * journal.holdPending), so that recovery never resolves an entry whose command may still touch the disk.
+ * The command's transaction: it first inserts the command's entry and writes its intent; crash recovery
+ * resolves an intent only once that transaction is over (its claim waits on the entry's id).
  */
 export type CommandTransaction = <T>(fn: (tx: Executor) => Promise<T>) => Promise<T>;
 
@@ -133,79 +135,106 @@ export async function runJournalled(svc: Services, spec: CommandSpec, body: Comm
     throw invalidArgument('IDEMPOTENCY_KEY_INVALID', `idempotency_key is longer than ${MAX_KEY_LENGTH} characters`);
   }
   const hash = hashParams(spec.command, spec.params);
-  let journalId: number | null = null;
+  let entry: IdentifiedEntry;
   try {
     if (spec.idempotencyKey) await refuseKeyUsedElsewhere(svc, spec);
-    for (;;) {
-      journalId = await journal.insertPending(svc.db, {
-        backendId: spec.backendId,
-        command: spec.command,
-        principal: spec.actor.principal,
-        idempotencyKey: spec.idempotencyKey || null,
-        paramsHash: hash,
-        params: spec.params,
-        plan: spec.plan ?? {},
-        path: spec.path,
-        targetBackendId: spec.targetBackendId ?? null,
-        targetPath: spec.targetPath ?? null,
-        nodeId: spec.nodeId ?? null,
-        instanceId: svc.instanceId,
-      });
-      if (journalId !== null) break;
-      const replay = await settledTwin(svc, spec, hash);
-      if (replay) {
-        await body.discard?.();
-        return replay;
-      }
-    }
+    entry = {
+      id: await svc.journalIds.next(),
+      backendId: spec.backendId,
+      command: spec.command,
+      principal: spec.actor.principal,
+      idempotencyKey: spec.idempotencyKey || null,
+      paramsHash: hash,
+      params: spec.params,
+      plan: spec.plan ?? {},
+      path: spec.path,
+      targetBackendId: spec.targetBackendId ?? null,
+      targetPath: spec.targetPath ?? null,
+      nodeId: spec.nodeId ?? null,
+      instanceId: svc.instanceId,
+    };
   } catch (err) {
     await body.discard?.();
     throw err;
   }
 
-  const id = journalId;
-  svc.inFlight.add(id);
+  svc.inFlight.add(entry.id);
   try {
-    return await runBody(svc, spec, body, id);
+    for (;;) {
+      const outcome = await attempt(svc, spec, body, entry);
+      if (outcome !== KEY_HELD) return outcome;
+      // An active entry holds the key: answer as it did, or run again if it failed meanwhile.
+      const replay = await settledTwin(svc, spec, hash).catch(async (err) => {
+        await body.discard?.();
+        throw err;
+      });
+      if (replay) {
+        await body.discard?.();
+        return replay;
+      }
+    }
   } finally {
-    svc.inFlight.delete(id);
+    svc.inFlight.delete(entry.id);
   }
 }
 
-async function runBody(svc: Services, spec: CommandSpec, body: CommandBody, id: number): Promise<CommandResult> {
+const KEY_HELD = Symbol('key held');
+
+class KeyHeld extends Error {}
+
+/**
+ * One run of the command in one transaction: its entry inserted PENDING first (the insert arbitrates
+ * the idempotency key), its intent written before any disk step, its outcome and events written at the
+ * end, one commit (docs/decisions/006).
+ */
+async function attempt(svc: Services, spec: CommandSpec, body: CommandBody, entry: IdentifiedEntry): Promise<CommandResult | typeof KEY_HELD> {
+  const { backend } = svc.backends.get(spec.backendId);
   let lastCursor: bigint | null = null;
+  let intentWritten = false;
   const succeed: Succeed = async (tx, node, changes) => {
-    const entry = { backendId: spec.backendId, id, command: spec.command, principal: spec.actor.principal };
     lastCursor = await journal.markSucceeded(tx, entry, node, commandEvents(node, changes));
     await transactionDelay();
   };
   const transaction: CommandTransaction = (fn) =>
     svc.db.transaction(async (tx) => {
-      if (!(await journal.holdPending(tx, spec.backendId, id))) throw abandoned(id);
+      if (!(await journal.insertPending(tx, entry))) throw new KeyHeld();
+      await backend.writeIntent(entry.id, JSON.stringify(entry));
+      intentWritten = true;
+      crashPoint('command:after-intent');
       return fn(tx);
     });
   try {
-    const node = await body.run(id, succeed, transaction);
+    const node = await body.run(entry.id, succeed, transaction);
     if (lastCursor !== null) svc.commits.committed(lastCursor);
     notifyRollups(svc, spec);
-    return { node, journalId: id, idempotentReplay: false };
+    await backend.intentDone(entry.id).catch(() => {});
+    return { node, journalId: entry.id, idempotentReplay: false };
   } catch (err) {
+    if (err instanceof KeyHeld) return KEY_HELD;
     if (isFilestoreError(err) && err.code !== 'UNAVAILABLE' && err.code !== 'INTERNAL') {
-      // Refused by a precondition, before any I/O became visible: record why, then drop what was staged
-      // (a crash in between leaves only staging leftovers, which the next start sweeps).
-      await journal.markEnded(svc.db, spec.backendId, id, 'FAILED', err.toJSON()).catch(() => {});
+      // Refused by a precondition before any I/O became visible; the transaction rolled back. Record
+      // why, then drop what was staged (a crash in between: the intent resolves it, as rolled back).
+      await journal.insertFailed(svc.db, entry, err.toJSON()).catch(() => {});
       crashPoint('refused:after-fail');
       await body.discard?.();
+      if (intentWritten) await backend.intentDone(entry.id).catch(() => {});
       throw err;
     }
-    // Unexpected, or a database failure: the I/O may or may not have happened. Resolve the entry from
-    // what is on the backend, as crash recovery would; if that rolled the command forward, it succeeded.
-    const resolved = await resolveNow(svc, spec.backendId, id, body.recover);
+    // Unexpected, or a database failure: the disk step and even the commit may or may not have
+    // happened. Resolve the intent as crash recovery would; if that rolled the command forward (or it
+    // had committed after all), it succeeded.
+    let resolved: JournalRecord | null = null;
+    if (intentWritten) {
+      resolved = (await resolveIntent(svc, entry, body.recover ?? rollBack).catch(() => null))?.entry ?? null;
+      // Still unresolved (the database is away): the recovery sweep takes it (src/commands/recovery.ts).
+      if (!resolved || resolved.status === 'PENDING') svc.stuckIntents.set(entry.id, { entry, recover: body.recover ?? rollBack });
+    }
     if (resolved?.status === 'SUCCEEDED') {
       svc.commits.committed(0n); // recovery wrote its events: wake the hub
       notifyRollups(svc, spec);
       return { ...replayOf(resolved), idempotentReplay: false };
     }
+    if (!intentWritten) await body.discard?.();
     throw databaseErrorToDomain(err) ?? err;
   }
 }
@@ -222,7 +251,8 @@ export async function succeedRecovered(tx: Executor, e: JournalRecord, node: Nod
 
 /**
  * For a command whose transaction spends long without a statement (a recursive copy into staging)
- * before its atomic step: proves, just before that step, that it still holds its entry.
+ * before its atomic step: proves, just before that step, that its transaction is still alive (a lost
+ * connection aborts it, and crash recovery may then resolve its intent).
  */
 export async function requireHeld(tx: Executor, backendId: number, id: number): Promise<void> {
   if (!(await journal.holdPending(tx, backendId, id))) throw abandoned(id);
@@ -231,17 +261,8 @@ export async function requireHeld(tx: Executor, backendId: number, id: number): 
 function abandoned(id: number) {
   return unavailable(
     'LEASE_LOST',
-    `journal entry ${id} was resolved by crash recovery while this command ran (its process had lost its database lease); retry`,
+    `journal entry ${id} was resolved by crash recovery while this command ran (its process had lost its database connection); retry`,
   );
-}
-
-async function resolveNow(svc: Services, backendId: number, id: number, recover: Recoverer | undefined): Promise<JournalRecord | null> {
-  try {
-    await resolvePending(svc, backendId, id, recover ?? rollBack);
-    return await journal.getEntry(svc.db, id, backendId);
-  } catch {
-    return null; // still PENDING: the recovery sweep resolves it (src/commands/recovery.ts)
-  }
 }
 
 export const rollBack: Recoverer = async (tx, e) => journal.markEnded(tx, e.backendId, e.id, 'ROLLED_BACK', null);
@@ -270,4 +291,23 @@ export async function resolvePending(svc: Services, backendId: number, id: numbe
   });
   await after.run?.().catch(() => {}); // garbage only: the staging sweep removes what is left
   return resolved;
+}
+
+/**
+ * Resolves the intent of a command whose transaction did not commit (or may not have): claims its
+ * entry, lets `recover` decide from the backend, commits, then removes the intent. Waits while the
+ * command's own transaction still runs. `claimed`: this call resolved it (else it had committed, or was
+ * resolved before).
+ */
+export async function resolveIntent(svc: Services, e: IdentifiedEntry, recover: Recoverer): Promise<{ entry: JournalRecord | null; claimed: boolean }> {
+  const after: { run?: () => Promise<void> } = {};
+  const claimed = await svc.db.transaction(async (tx) => {
+    const entry = await journal.claimForRecovery(tx, e);
+    if (entry) after.run = (await recover(tx, qualifyStagingKeys(entry))) ?? undefined;
+    return entry !== null;
+  });
+  await after.run?.().catch(() => {}); // garbage only: the staging sweep removes what is left
+  const entry = await journal.getEntry(svc.db, e.id, e.backendId);
+  if (entry && entry.status !== 'PENDING' && e.instanceId === svc.instanceId) await svc.backends.get(e.backendId).backend.intentDone(e.id);
+  return { entry, claimed };
 }

@@ -1,16 +1,17 @@
-// Resolves commands left PENDING by processes that died (and this process's own stuck ones), then
-// removes the staging leftovers of dead processes. Runs at start and periodically (recovery-loop.ts).
-// Safe against a wrong guess of who is dead: a command holds its own entry while it may touch the
-// disk (journal.holdPending), and recovery only takes entries nobody holds (docs/decisions/004).
+// Resolves the intents of commands that processes that died left behind (and this process's own stuck
+// ones), entries left PENDING, then removes the staging leftovers of dead processes. Runs at start and
+// periodically (recovery-loop.ts). Safe against a wrong guess of who is dead: an intent is claimed by
+// inserting its entry, which waits for the command's own transaction (docs/decisions/004, 006).
 import * as instances from '../db/instances-repo.js';
 import * as journal from '../db/journal-repo.js';
 import type { Executor } from '../db/database.js';
+import type { IdentifiedEntry } from '../db/journal-repo.js';
 import type { JournalRecord, Json } from '../db/records.js';
 import type { Lease } from '../lease/lease.js';
 import { recoverCopyNode } from './copy-node.js';
 import { recoverCreateDirectory } from './create-directory.js';
 import { recoverDeleteNode } from './delete-node.js';
-import { resolvePending, rollBack, type Recoverer } from './journalled.js';
+import { resolveIntent, resolvePending, rollBack, type Recoverer } from './journalled.js';
 import { recoverMoveNode } from './move-node.js';
 import type { Services } from './services.js';
 import { recoverUpdateMetadata } from './update-metadata.js';
@@ -68,9 +69,57 @@ export async function recover(svc: Services, lease: Lease, opts: RecoverOptions)
       report.unresolved.push({ id: entry.id, command: entry.command, error: (err as Error).message });
     }
   }
+  await resolveIntents(svc, lease, opts.startup, judging, recoverer, report);
   report.stagingRemoved = await sweepStaging(svc, lease, opts.startup, judging);
   if (judging && lease.canJudge()) await instances.deleteDeadInstances(lease.executor, svc.instanceId, lease.exclusive, DEAD_ROW_AGE_MS);
   return report;
+}
+
+/**
+ * Intents of commands that are not running: a dead owner's, an earlier run's of this process's id (at
+ * start), and this process's own that could not be resolved when their command failed.
+ */
+async function resolveIntents(svc: Services, lease: Lease, startup: boolean, judging: boolean, recoverer: Recoverer, report: RecoveryReport): Promise<void> {
+  for (const [id, { entry, recover }] of svc.stuckIntents) {
+    if (svc.inFlight.has(id)) continue;
+    const ok = await settleIntent(svc, entry, recover, report);
+    if (ok) svc.stuckIntents.delete(id);
+  }
+  for (const { backend } of svc.backends.list()) {
+    const owners = await backend.intentOwners();
+    const others = owners.filter((o) => o !== svc.instanceId);
+    const dead = judging && lease.canJudge() ? await instances.deadOwners(lease.executor, others, svc.instanceId, lease.exclusive) : new Set<string>();
+    for (const owner of owners) {
+      if (owner === svc.instanceId ? !startup : !dead.has(owner)) continue;
+      const intents: IdentifiedEntry[] = [];
+      let unreadable = 0;
+      for (const { id, body } of await backend.listIntents(owner)) {
+        const entry = JSON.parse(body) as IdentifiedEntry;
+        if (entry.id === id && entry.instanceId === owner) intents.push(entry);
+        else unreadable++;
+      }
+      // Most intents belong to commands that committed: one query finds them.
+      const committed = await journal.existingIds(svc.db, intents.map((e) => ({ backendId: e.backendId, id: e.id })));
+      let settled = unreadable === 0;
+      for (const entry of intents.filter((e) => !committed.has(e.id))) {
+        if (!(await settleIntent(svc, entry, recoverer, report))) settled = false;
+      }
+      if (settled) await backend.removeIntents(owner).catch(() => {});
+      else if (unreadable) report.unresolved.push({ id: 0, command: '?', error: `${unreadable} intents of ${owner} name another entry or owner` });
+    }
+  }
+}
+
+/** Resolves one intent; false (and reported) when it could not be. */
+async function settleIntent(svc: Services, entry: IdentifiedEntry, recover: Recoverer, report: RecoveryReport): Promise<boolean> {
+  try {
+    const { entry: now, claimed } = await resolveIntent(svc, entry, recover);
+    if (claimed) report.resolved.push({ id: entry.id, command: entry.command, status: now?.status ?? 'UNKNOWN', owner: entry.instanceId });
+    return !!now && now.status !== 'PENDING';
+  } catch (err) {
+    report.unresolved.push({ id: entry.id, command: entry.command, error: (err as Error).message });
+    return false;
+  }
 }
 
 /** Staging keys that entries still PENDING may need, qualified by their owner. */

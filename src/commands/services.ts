@@ -3,6 +3,9 @@ import type { Backend } from '../backends/backend.js';
 import type { Database } from '../db/database.js';
 import { invalidArgument, notFound } from '../errors/domain-error.js';
 import type { RollupNotifier } from '../rollups/scheduler.js';
+import type { IdentifiedEntry } from '../db/journal-repo.js';
+import type { JournalIds } from './journal-ids.js';
+import type { Recoverer } from './journalled.js';
 
 export interface BackendEntry {
   id: number;
@@ -47,8 +50,11 @@ export interface Services {
   rollups: RollupNotifier;
   backends: BackendRegistry;
   instanceId: string;
-  /** Journal ids of this process's commands still running: the recovery sweep leaves them alone. */
+  /** Journal ids of this process's commands still running: the recovery sweep leaves their intents alone. */
   inFlight: Set<number>;
+  journalIds: JournalIds;
+  /** Intents of this process's commands that failed and could not be resolved at once (the database was away). */
+  stuckIntents: Map<number, { entry: IdentifiedEntry; recover: Recoverer }>;
   limits: Limits;
 }
 

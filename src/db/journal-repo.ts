@@ -1,5 +1,6 @@
-// The append-only command journal. An entry is inserted PENDING before a command's I/O
-// and completed in the same transaction as the command's metadata changes.
+// The append-only command journal. A command inserts its entry PENDING first in its transaction and
+// completes it in the same transaction as its metadata changes: one commit (docs/decisions/006).
+// Entries are committed PENDING only by crash recovery, which resolves them in the same transaction.
 import { sql, type SQL } from 'drizzle-orm';
 import { likePrefixPattern } from '../paths/index.js';
 import type { Executor } from './database.js';
@@ -21,19 +22,60 @@ export interface NewJournalEntry {
   instanceId: string;
 }
 
-/** Returns the new entry's id, or null when an active entry already holds the idempotency key. */
-export async function insertPending(ex: Executor, e: NewJournalEntry): Promise<number | null> {
-  const rows = await ex.rows<{ id: unknown }>(
-    sql`INSERT INTO journal_entries (backend_id, command, status, principal, idempotency_key, params_hash, params, plan,
-                                     path, target_backend_id, target_path, node_id, instance_id)
-        VALUES (${e.backendId}, ${e.command}, 'PENDING', ${e.principal}, ${e.idempotencyKey}, ${e.paramsHash},
-                ${JSON.stringify(e.params)}::jsonb, ${JSON.stringify(e.plan)}::jsonb, ${e.path}, ${e.targetBackendId},
-                ${e.targetPath}, ${e.nodeId}, ${e.instanceId})
+/** An entry with its id chosen beforehand (allocateIds), so that its intent can name it. */
+export interface IdentifiedEntry extends NewJournalEntry {
+  id: number;
+}
+
+/** `n` fresh entry ids in one round trip. */
+export async function allocateIds(ex: Executor, n: number): Promise<number[]> {
+  const rows = await ex.rows<{ id: unknown }>(sql`SELECT nextval('journal_entries_id_seq') AS id FROM generate_series(1, ${n})`);
+  return rows.map((r) => Number(r.id));
+}
+
+function entryValues(e: IdentifiedEntry, status: JournalStatus, key: string | null, error: Json | null): SQL {
+  return sql`(${e.backendId}, ${e.id}, ${e.command}, ${status}, ${e.principal}, ${key}, ${status === 'PENDING'},
+              ${e.paramsHash}, ${JSON.stringify(e.params)}::jsonb, ${JSON.stringify(e.plan)}::jsonb, ${e.path}, ${e.targetBackendId},
+              ${e.targetPath}, ${e.nodeId}, ${e.instanceId}, ${error === null ? null : JSON.stringify(error)}::jsonb,
+              ${status === 'PENDING' ? null : sql`now()`})`;
+}
+
+const ENTRY_COLUMNS = sql`(backend_id, id, command, status, principal, idempotency_key, idempotency_active, params_hash, params, plan,
+                           path, target_backend_id, target_path, node_id, instance_id, error, completed_at)`;
+
+/**
+ * Inserts the entry PENDING (in the command's transaction, so nobody sees it before it commits).
+ * False when an active entry already holds the idempotency key (after waiting for its transaction).
+ */
+export async function insertPending(ex: Executor, e: IdentifiedEntry): Promise<boolean> {
+  const rows = await ex.rows(
+    sql`INSERT INTO journal_entries ${ENTRY_COLUMNS} VALUES ${entryValues(e, 'PENDING', e.idempotencyKey, null)}
         ON CONFLICT (backend_id, principal, idempotency_key) WHERE idempotency_key IS NOT NULL AND idempotency_active
         DO NOTHING
         RETURNING id`,
   );
-  return rows.length ? Number(rows[0].id) : null;
+  return rows.length > 0;
+}
+
+/** A refused command's entry, written after its transaction rolled back: FAILED, its key released. */
+export async function insertFailed(ex: Executor, e: IdentifiedEntry, error: { code: string; reason: string; message: string }): Promise<void> {
+  await ex.rows(sql`INSERT INTO journal_entries ${ENTRY_COLUMNS} VALUES ${entryValues(e, 'FAILED', e.idempotencyKey, error)} ON CONFLICT DO NOTHING`);
+}
+
+/**
+ * Crash recovery's claim on an intent's entry: inserts it PENDING for the recoverer to resolve in the
+ * same transaction. Waits for a command still holding that id; null when the entry exists (it committed,
+ * or was already resolved). Without its key when another entry holds the key now.
+ */
+export async function claimForRecovery(ex: Executor, e: IdentifiedEntry): Promise<JournalRecord | null> {
+  for (const key of e.idempotencyKey === null ? [null] : [e.idempotencyKey, null]) {
+    const rows = await ex.rows(
+      sql`INSERT INTO journal_entries ${ENTRY_COLUMNS} VALUES ${entryValues(e, 'PENDING', key, null)} ON CONFLICT DO NOTHING RETURNING *`,
+    );
+    if (rows.length) return toJournal(rows[0]);
+    if (await getEntry(ex, e.id, e.backendId)) return null;
+  }
+  return null;
 }
 
 export async function findByIdempotencyKey(ex: Executor, backendId: number, principal: string, key: string): Promise<JournalRecord | null> {
@@ -102,15 +144,25 @@ export async function getEntry(ex: Executor, id: number, backendId?: number): Pr
 }
 
 /**
- * A command's hold on its own entry, taken first in its transaction and kept to its commit: recovery
- * (which takes the same row lock) cannot resolve the entry while the command may still change the disk,
- * and a command whose entry recovery already resolved finds it no longer PENDING and stops.
+ * Proves that this transaction still holds its own (uncommitted) entry: a statement on its connection.
+ * False when the entry is not PENDING (resolved by someone else).
  */
 export async function holdPending(ex: Executor, backendId: number, id: number): Promise<boolean> {
   const rows = await ex.rows(
     sql`SELECT id FROM journal_entries WHERE backend_id = ${backendId} AND id = ${id} AND status = 'PENDING' FOR NO KEY UPDATE`,
   );
   return rows.length > 0;
+}
+
+/** Which of `keys` have an entry. */
+export async function existingIds(ex: Executor, keys: { backendId: number; id: number }[]): Promise<Set<number>> {
+  if (keys.length === 0) return new Set();
+  const rows = await ex.rows<{ id: unknown }>(
+    sql`SELECT je.id FROM journal_entries je
+        JOIN unnest(${`{${keys.map((k) => k.backendId).join(',')}}`}::int8[], ${`{${keys.map((k) => k.id).join(',')}}`}::int8[]) AS k(backend_id, id)
+          ON je.backend_id = k.backend_id AND je.id = k.id`,
+  );
+  return new Set(rows.map((r) => Number(r.id)));
 }
 
 /** Recovery's claim on an entry: null when it is no longer PENDING or a command holds it right now. */

@@ -104,11 +104,11 @@ async function waitResolved(c: TestClient, root: string, dead: string): Promise<
   const t0 = Date.now();
   for (;;) {
     const pending = await journalAll(c, { status: STATUS.PENDING });
-    const areas = await stagingAreas(root);
+    const areas = [...(await stagingAreas(root)), ...(await intentAreas(root))];
     if (pending.entries.length === 0 && !areas.includes(dead)) return Date.now() - t0;
     if (Date.now() - t0 > RESOLVE_WITHIN_MS) {
       const left = pending.entries.map((e) => `${e.id} ${e.command} ${e.path}`).join(', ');
-      throw new Error(`after ${RESOLVE_WITHIN_MS} ms: PENDING [${left}], staging areas [${areas.join(', ')}] (dead: ${dead})`);
+      throw new Error(`after ${RESOLVE_WITHIN_MS} ms: PENDING [${left}], staging and intent areas [${areas.join(', ')}] (dead: ${dead})`);
     }
     await sleep(100);
   }
@@ -117,6 +117,11 @@ async function waitResolved(c: TestClient, root: string, dead: string): Promise<
 /** Owners of staging areas on disk (each live process has one, possibly empty). */
 async function stagingAreas(root: string): Promise<string[]> {
   return readdir(path.join(root, '.filestore', 'staging')).catch(() => []);
+}
+
+/** Owners of intent logs on disk (docs/decisions/006): a dead owner's goes once its intents are resolved. */
+async function intentAreas(root: string): Promise<string[]> {
+  return readdir(path.join(root, '.filestore', 'intents')).catch(() => []);
 }
 
 interface Command {
@@ -284,6 +289,7 @@ async function killRandomly(t: ExecutionContext, name: string): Promise<void> {
     const live = [site.current, site.standby].filter((s): s is SpawnedServer => !!s).map((s) => site.instanceOf(s));
     t.deepEqual(await stagingLeftovers(site.root), [], `${label}: staging leftovers`);
     t.true((await stagingAreas(site.root)).every((o) => live.includes(o)), `${label}: only live processes have staging areas`);
+    t.true((await intentAreas(site.root)).every((o) => live.includes(o)), `${label}: only live processes have intent logs`);
     const [meta, disk] = await Promise.all([metadataTree(site.c, { hashes: true }), diskTree(site.root, { hashes: true })]);
     t.deepEqual(treeDiff(meta, disk), [], `${label}: the nodes and the disk disagree`);
 
