@@ -3,7 +3,9 @@
 // Points: mkdir:after-mkdir, write:before-publish, write:after-publish, copy:after-stage,
 // copy:after-publish, move:after-rename, delete:after-unpublish, and refused:after-discard (a command
 // refused after its entry was written: its staging undone, the entry not yet marked FAILED), and
-// rollup:fold-mid-batch (a rollup worker after the first level of a fold batch, before it commits).
+// rollup:fold-mid-batch (a rollup worker after the first level of a fold batch, before it commits);
+// command:after-intent (any command, its entry inserted and intent written, before its disk step) and
+// command:after-commit (committed, its intent not yet marked done).
 const armed = process.env.FILESTORE_CRASH_AT ?? '';
 
 export function crashPoint(name: string): void {

@@ -205,6 +205,7 @@ async function attempt(svc: Services, spec: CommandSpec, body: CommandBody, entr
     });
   try {
     const node = await body.run(entry.id, succeed, transaction);
+    crashPoint('command:after-commit');
     if (lastCursor !== null) svc.commits.committed(lastCursor);
     notifyRollups(svc, spec);
     await backend.intentDone(entry.id).catch(() => {});

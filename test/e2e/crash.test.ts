@@ -171,6 +171,8 @@ interface CrashCase {
   expect: 'SUCCEEDED' | 'ROLLED_BACK' | 'FAILED';
   /** What the restart must show. */
   check: (t: ExecutionContext, tree: Tree, c: TestClient) => Promise<unknown>;
+  /** The transaction had committed before the kill: recovery finds its intent settled and resolves nothing. */
+  committed?: true;
 }
 
 const FILE = Buffer.concat([...content('crash-file', 700 * KiB + 11)]);
@@ -343,6 +345,29 @@ const cases: CrashCase[] = [
       t.like(tree.get('mv-b'), { kind: 'FILE', size: 2 });
     },
   },
+  {
+    // Killed inside the command's transaction, its entry inserted and its intent written, before any
+    // disk step (docs/decisions/006): the transaction never commits; recovery claims the intent.
+    point: 'command:after-intent',
+    run: (c) => c.fs('createDirectory', { backendId: 1, path: 'intent-only' }),
+    command: 'CreateDirectory',
+    expect: 'ROLLED_BACK',
+    check: async (t, tree) => t.is(tree.get('intent-only'), undefined),
+  },
+  {
+    // Killed after the commit, before the intent is marked done: recovery finds the entry and leaves it.
+    point: 'command:after-commit',
+    setup: async (c) => {
+      await c.write({ path: 'after-commit.bin' }, FILE);
+    },
+    run: (c) => c.write({ path: 'after-commit.bin', overwrite: true }, content('crash-file-3', 200 * KiB)),
+    command: 'WriteFile',
+    expect: 'SUCCEEDED',
+    committed: true,
+    check: async (t, tree) => {
+      t.deepEqual(tree.get('after-commit.bin'), { kind: 'FILE', size: 200 * KiB, sha256: contentSha256('crash-file-3', 200 * KiB) });
+    },
+  },
 ];
 
 test.serial('FILESTORE_CRASH_AT: killed right after the disk step, each command is resolved on restart', async (t) => {
@@ -365,7 +390,7 @@ test.serial('FILESTORE_CRASH_AT: killed right after the disk step, each command 
     const e = entries[0];
     t.is(e?.command, k.command, label);
     t.is(statusName(e?.status), k.expect, label);
-    const expectedResolution = k.expect === 'FAILED' ? [] : [{ id: e?.id, command: k.command, status: k.expect }];
+    const expectedResolution = k.expect === 'FAILED' || k.committed ? [] : [{ id: e?.id, command: k.command, status: k.expect }];
     t.deepEqual(resolved, expectedResolution, `${label}: recovery resolved what was left in flight`);
     if (k.expect === 'SUCCEEDED') t.truthy(e?.result, `${label}: a rolled-forward entry carries its result`);
     else t.falsy(e?.result, label);
