@@ -37,7 +37,7 @@ import type { Ctx, Target, TargetKind } from './scenarios/common.js';
 import { createDirectoryPoint } from './scenarios/create-directory.js';
 import { downloadTransfer } from './scenarios/download.js';
 import { eventsScenario } from './scenarios/events.js';
-import { getNodePoint } from './scenarios/get-node.js';
+import { getDirectoryPoint, getNodePoint } from './scenarios/get-node.js';
 import { rollupsScenario } from './scenarios/rollups.js';
 import { startPeakWindow } from './scenarios/peak-rss.js';
 import { interleaved, type Transfer } from './scenarios/streaming.js';
@@ -54,6 +54,7 @@ const UNARY: UnaryPoint[] = [
   { name: 'GetNode', concurrency: 1, dbBaseline: false, run: getNodePoint },
   { name: 'GetNode', concurrency: 16, dbBaseline: false, run: getNodePoint },
   { name: 'GetNode', concurrency: 64, dbBaseline: false, run: getNodePoint },
+  { name: 'GetNode directory', concurrency: 64, dbBaseline: false, run: getDirectoryPoint },
   { name: 'WriteFile 4 KiB', concurrency: 1, dbBaseline: true, run: writeSmallPoint },
   { name: 'WriteFile 4 KiB', concurrency: 16, dbBaseline: true, run: writeSmallPoint },
 ];

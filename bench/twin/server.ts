@@ -26,7 +26,7 @@ import {
   type WriteFileRequest,
   type WriteFileResponse,
 } from '../../gen/filestore/v1/filestore_service.js';
-import { NodeKind, NodeState, type Node } from '../../gen/filestore/v1/node.js';
+import { NodeKind, NodeState, RollupState, type Node } from '../../gen/filestore/v1/node.js';
 
 const ADDRESS = process.env.TWIN_ADDR ?? '127.0.0.1:0';
 const CHUNK_BYTES = Number(process.env.TWIN_CHUNK_BYTES ?? 1024 * 1024);
@@ -65,7 +65,11 @@ server.addService(FileStoreServiceService, {
     callback(null, { node: node(call.request.path, NodeKind.NODE_KIND_DIRECTORY, 0), journalId: 1, idempotentReplay: false });
   },
   getNode(call: ServerUnaryCall<GetNodeRequest, GetNodeResponse>, callback: sendUnaryData<GetNodeResponse>) {
-    callback(null, { node: node(call.request.path, NodeKind.NODE_KIND_FILE, 4096) });
+    // A path with a dot is the bench's file, anything else its directory (answered with a rollup).
+    const path = call.request.path;
+    if (path.includes('.')) return callback(null, { node: node(path, NodeKind.NODE_KIND_FILE, 4096) });
+    const rollup = { sizeBytes: 4096, fileCount: 1, dirCount: 0, state: RollupState.ROLLUP_STATE_UP_TO_DATE, lastCalculatedAt: NOW };
+    callback(null, { node: { ...node(path, NodeKind.NODE_KIND_DIRECTORY, 0), rollup } });
   },
   writeFile(call: ServerReadableStream<WriteFileRequest, WriteFileResponse>, callback: sendUnaryData<WriteFileResponse>) {
     let path = '';
