@@ -233,3 +233,28 @@ test.serial('read stream can be destroyed early without leaking the file handle'
   if (!stream.closed) await new Promise((resolve) => stream.once('close', resolve));
   t.is(await openFds(), before);
 });
+
+test('an upload that pauses has every byte sent so far on disk, not held back in memory', async (t) => {
+  const { root, cleanup } = await sandbox();
+  t.teardown(cleanup);
+  const b = await openBackend(root);
+  const key = b.newStagingKey();
+  const chunk = randomBytes(64 * 1024);
+  let resume!: () => void;
+  const resumed = new Promise<void>((r) => (resume = r));
+  const SENT = 64; // 4 MiB in 64 KiB chunks, offered faster than one write completes, then a pause
+  const staging = b.stage(key, (async function* () {
+    for (let i = 0; i < SENT; i++) yield chunk;
+    await resumed;
+    yield chunk;
+  })());
+  const file = join(root, '.filestore', 'staging', key);
+  const deadline = Date.now() + 10_000;
+  let size = 0;
+  while (Date.now() < deadline && (size = (await lstat(file).catch(() => null))?.size ?? 0) < SENT * chunk.length) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  t.is(size, SENT * chunk.length, 'everything sent before the pause is written');
+  resume();
+  t.is((await staging).sizeBytes, (SENT + 1) * chunk.length);
+});

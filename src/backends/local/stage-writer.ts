@@ -57,6 +57,7 @@ export async function writeHashed(
   let failure = null as { error: unknown } | null; // set from the write callbacks
 
   const kick = (): void => {
+    if (batchBytes === 0) return;
     const bufs = batch;
     const bytes = batchBytes;
     const at = written;
@@ -65,7 +66,11 @@ export async function writeHashed(
     written += bytes;
     const p: Promise<void> = writevAll(fh, bufs, at, bytes).then(
       () => {
-        if (inFlight === p) inFlight = null;
+        if (inFlight !== p) return;
+        inFlight = null;
+        // Chunks that came meanwhile go now, not with the next chunk: an upload that pauses (a slow
+        // client) has all it sent on disk.
+        kick();
       },
       (error: unknown) => {
         failure ??= { error };
@@ -75,7 +80,7 @@ export async function writeHashed(
     inFlight = p;
   };
   const settle = async (): Promise<void> => {
-    if (inFlight) await inFlight;
+    while (inFlight) await inFlight; // a finished write may have started the next
     if (failure) throw failure.error;
   };
 
@@ -94,9 +99,7 @@ export async function writeHashed(
     }
   }
   await settle();
-  if (batchBytes > 0) {
-    kick();
-    await settle();
-  }
+  kick();
+  await settle();
   return { sizeBytes: received, sha256: hash.digest('hex') };
 }
