@@ -9,6 +9,7 @@ import { JournalIds } from './commands/journal-ids.js';
 import { startRecoveryLoop, logReport, type RecoveryLoop } from './commands/recovery-loop.js';
 import { recover } from './commands/recovery.js';
 import { BackendRegistry, type CommitListener, type Services } from './commands/services.js';
+import { StuckIntents } from './commands/stuck-intents.js';
 import type { Config } from './config/config.js';
 import { parseGrpcAddress } from './config/grpc-address.js';
 import { upsertBackend } from './db/backends-repo.js';
@@ -60,7 +61,7 @@ export async function openServices(config: Config, db: Database, instanceId: str
     instanceId,
     inFlight: new Set(),
     journalIds: new JournalIds(db),
-    stuckIntents: new Map(),
+    stuckIntents: new StuckIntents(),
     limits: { maxUploadBytes: config.maxUploadBytes, maxMetadataBytes: config.maxMetadataBytes, readChunkBytes: config.readChunkBytes },
   };
 }

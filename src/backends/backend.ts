@@ -7,6 +7,15 @@ import type { Readable } from 'node:stream';
 
 export type BackendKind = 'local' | 's3';
 
+/** A backend's intents of one owner, as read: the intents, where they came from, and lines that could not be read. */
+export interface IntentListing {
+  intents: { id: number; body: string }[];
+  /** Opaque to callers: what removeIntents removes. */
+  segments: string[];
+  /** Lines that are not a whole intent, other than a torn last line (its append never returned). */
+  unreadable: number;
+}
+
 export interface EntryStat {
   kind: 'file' | 'directory';
   sizeBytes: number;
@@ -67,7 +76,7 @@ export interface Backend {
   /**
    * Intents: what a command is about to do, recorded inside its transaction before its first disk step
    * (docs/decisions/006). An intent whose entry never committed is what crash recovery resolves.
-   * Not fsynced: the disk step that follows syncs its own directory first.
+   * Durable on return.
    */
   writeIntent(id: number, body: string): Promise<void>;
   /** This process's intent `id` needs no resolving any more (its entry committed, or was resolved). */
@@ -75,9 +84,9 @@ export interface Backend {
   /** Instance ids that have intents on this backend (live or dead). */
   intentOwners(): Promise<string[]>;
   /** `owner`'s intents (for this process: those an earlier run with its id left). */
-  listIntents(owner: string): Promise<{ id: number; body: string }[]>;
-  /** Removes what listIntents(owner) lists, and the area once empty. */
-  removeIntents(owner: string): Promise<void>;
+  listIntents(owner: string): Promise<IntentListing>;
+  /** Removes what `listing` was read from (not what was written since), and the area once empty. */
+  removeIntents(owner: string, listing: IntentListing): Promise<void>;
 
   /** Creates one directory; its parent must exist. Durable on return. */
   mkdir(path: string): Promise<void>;

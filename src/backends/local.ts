@@ -8,7 +8,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, realpath, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Backend, EntryStat, ReadOptions, StagedContent, StageOptions } from './backend.js';
+import type { Backend, EntryStat, IntentListing, ReadOptions, StagedContent, StageOptions } from './backend.js';
 import { failedPrecondition, invalidArgument, resourceExhausted } from '../errors/domain-error.js';
 import { Jail, lstatOrNull, RESERVED_DIR, type Resolved } from './local/containment.js';
 import { copyFileDurable, copyTree } from './local/copy-tree.js';
@@ -214,14 +214,14 @@ export class LocalBackend implements Backend {
     return (await readdirOrEmpty(this.intentsDir)).filter((name) => SAFE_NAME.test(name));
   }
 
-  async listIntents(owner: string): Promise<{ id: number; body: string }[]> {
-    if (!SAFE_NAME.test(owner)) return [];
+  async listIntents(owner: string): Promise<IntentListing> {
+    if (!SAFE_NAME.test(owner)) return { intents: [], segments: [], unreadable: 0 };
     return readIntents(this.intentsDir, owner, (segment) => this.ownRun(owner, segment));
   }
 
-  async removeIntents(owner: string): Promise<void> {
+  async removeIntents(owner: string, listing: IntentListing): Promise<void> {
     if (!SAFE_NAME.test(owner)) return;
-    await removeIntents(this.intentsDir, owner, (segment) => this.ownRun(owner, segment));
+    await removeIntents(this.intentsDir, owner, listing);
   }
 
   private ownRun(owner: string, segment: string): boolean {

@@ -8,7 +8,7 @@ import * as journal from '../db/journal-repo.js';
 import type { IdentifiedEntry } from '../db/journal-repo.js';
 import * as nodesRepo from '../db/nodes-repo.js';
 import { nodeFromJson, type Json, type JournalRecord, type NodeRecord } from '../db/records.js';
-import { databaseErrorToDomain } from '../db/db-errors.js';
+import { databaseErrorToDomain, isLockTimeout } from '../db/db-errors.js';
 import { aborted, failedPrecondition, invalidArgument, isFilestoreError, unavailable } from '../errors/domain-error.js';
 import { commandEvents, type NewEvent } from '../events/change-events.js';
 import { crashPoint, transactionDelay } from './crash-points.js';
@@ -137,6 +137,7 @@ export async function runJournalled(svc: Services, spec: CommandSpec, body: Comm
   const hash = hashParams(spec.command, spec.params);
   let entry: IdentifiedEntry;
   try {
+    await settleStuckIntents(svc);
     if (spec.idempotencyKey) await refuseKeyUsedElsewhere(svc, spec);
     entry = {
       id: await svc.journalIds.next(),
@@ -176,6 +177,11 @@ export async function runJournalled(svc: Services, spec: CommandSpec, body: Comm
   } finally {
     svc.inFlight.delete(entry.id);
   }
+}
+
+/** This process's intents left unresolved by a database outage, resolved before the next command runs. */
+export function settleStuckIntents(svc: Services) {
+  return svc.stuckIntents.beforeCommand(({ entry, recover }) => resolveIntent(svc, entry, recover), (id) => svc.inFlight.has(id));
 }
 
 const KEY_HELD = Symbol('key held');
@@ -228,7 +234,7 @@ async function attempt(svc: Services, spec: CommandSpec, body: CommandBody, entr
     if (intentWritten) {
       resolved = (await resolveIntent(svc, entry, body.recover ?? rollBack).catch(() => null))?.entry ?? null;
       // Still unresolved (the database is away): the recovery sweep takes it (src/commands/recovery.ts).
-      if (!resolved || resolved.status === 'PENDING') svc.stuckIntents.set(entry.id, { entry, recover: body.recover ?? rollBack });
+      if (!resolved || resolved.status === 'PENDING') svc.stuckIntents.add(entry, body.recover ?? rollBack);
     }
     if (resolved?.status === 'SUCCEEDED') {
       svc.commits.committed(0n); // recovery wrote its events: wake the hub
@@ -302,11 +308,17 @@ export async function resolvePending(svc: Services, backendId: number, id: numbe
  */
 export async function resolveIntent(svc: Services, e: IdentifiedEntry, recover: Recoverer): Promise<{ entry: JournalRecord | null; claimed: boolean }> {
   const after: { run?: () => Promise<void> } = {};
-  const claimed = await svc.db.transaction(async (tx) => {
-    const entry = await journal.claimForRecovery(tx, e);
-    if (entry) after.run = (await recover(tx, qualifyStagingKeys(entry))) ?? undefined;
-    return entry !== null;
-  });
+  let claimed: boolean;
+  try {
+    claimed = await svc.db.transaction(async (tx) => {
+      const entry = await journal.claimForRecovery(tx, e);
+      if (entry) after.run = (await recover(tx, qualifyStagingKeys(entry))) ?? undefined;
+      return entry !== null;
+    });
+  } catch (err) {
+    if (isLockTimeout(err)) return { entry: null, claimed: false }; // its transaction still runs
+    throw err;
+  }
   await after.run?.().catch(() => {}); // garbage only: the staging sweep removes what is left
   const entry = await journal.getEntry(svc.db, e.id, e.backendId);
   if (entry && entry.status !== 'PENDING' && e.instanceId === svc.instanceId) await svc.backends.get(e.backendId).backend.intentDone(e.id);

@@ -41,9 +41,10 @@ export function startRecoveryLoop(
   };
   const timer = setInterval(() => void sweep(), intervalMs);
   timer.unref();
-  // Own entries stuck by the outage wait OWN_STUCK_AFTER_MS; others' wait for the lease's grace period.
+  // At once for this process's intents stuck by the outage; own PENDING entries wait OWN_STUCK_AFTER_MS,
+  // others' the lease's grace period.
   lease.onChange((healthy) => {
-    if (healthy) for (const ms of [6_000, 12_000]) setTimeout(() => void sweep(), ms).unref();
+    if (healthy) for (const ms of [0, 6_000, 12_000]) setTimeout(() => void sweep(), ms).unref();
   });
   return {
     sweep,

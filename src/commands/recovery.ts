@@ -69,44 +69,97 @@ export async function recover(svc: Services, lease: Lease, opts: RecoverOptions)
       report.unresolved.push({ id: entry.id, command: entry.command, error: (err as Error).message });
     }
   }
-  await resolveIntents(svc, lease, opts.startup, judging, recoverer, report);
-  report.stagingRemoved = await sweepStaging(svc, lease, opts.startup, judging);
-  if (judging && lease.canJudge()) await instances.deleteDeadInstances(lease.executor, svc.instanceId, lease.exclusive, DEAD_ROW_AGE_MS);
+  const dead = await deadOwners(svc, lease, judging);
+  const unsettled = await resolveIntents(svc, dead, opts.startup, recoverer, report);
+  report.stagingRemoved = await sweepStaging(svc, dead, opts.startup, unsettled);
+  if (judging && lease.canJudge()) {
+    await instances.deleteDeadInstances(lease.executor, svc.instanceId, lease.exclusive, DEAD_ROW_AGE_MS, await ownersWithLeftovers(svc));
+  }
   return report;
+}
+
+/**
+ * Per backend, the owners of intents or staging areas (listed before liveness is read: an owner makes
+ * its areas only after it took its lock) that are dead; empty when this process cannot judge.
+ */
+async function deadOwners(svc: Services, lease: Lease, judging: boolean): Promise<Map<number, { owners: string[]; dead: Set<string> }>> {
+  const out = new Map<number, { owners: string[]; dead: Set<string> }>();
+  for (const { id, backend } of svc.backends.list()) {
+    const owners = [...new Set([...(await backend.intentOwners()), ...(await backend.stagingOwners())])];
+    const others = owners.filter((o) => o !== svc.instanceId);
+    const dead = judging && lease.canJudge() ? await instances.deadOwners(lease.executor, others, svc.instanceId, lease.exclusive) : new Set<string>();
+    out.set(id, { owners, dead });
+  }
+  return out;
+}
+
+/** Owners that still have intents or staging on some backend: their instance rows stay, so they are judged again. */
+async function ownersWithLeftovers(svc: Services): Promise<string[]> {
+  const owners = new Set<string>();
+  for (const { backend } of svc.backends.list()) {
+    for (const o of [...(await backend.intentOwners()), ...(await backend.stagingOwners())]) owners.add(o);
+  }
+  return [...owners];
+}
+
+/** What unresolved intents still need: their staging keys (qualified) and, per backend, their owners. */
+interface Unsettled {
+  stagingKeys: Set<string>;
+  owners: Set<string>;
 }
 
 /**
  * Intents of commands that are not running: a dead owner's, an earlier run's of this process's id (at
  * start), and this process's own that could not be resolved when their command failed.
  */
-async function resolveIntents(svc: Services, lease: Lease, startup: boolean, judging: boolean, recoverer: Recoverer, report: RecoveryReport): Promise<void> {
-  for (const [id, { entry, recover }] of svc.stuckIntents) {
-    if (svc.inFlight.has(id)) continue;
-    const ok = await settleIntent(svc, entry, recover, report);
-    if (ok) svc.stuckIntents.delete(id);
+async function resolveIntents(
+  svc: Services,
+  dead: Map<number, { owners: string[]; dead: Set<string> }>,
+  startup: boolean,
+  recoverer: Recoverer,
+  report: RecoveryReport,
+): Promise<Unsettled> {
+  const unsettled: IdentifiedEntry[] = [];
+  for (const o of await svc.stuckIntents.settle(({ entry, recover }) => resolveIntent(svc, entry, recover), (id) => svc.inFlight.has(id))) {
+    if (o.claimed) report.resolved.push({ id: o.entry.id, command: o.entry.command, status: o.now?.status ?? 'UNKNOWN', owner: o.entry.instanceId });
+    if (!o.now) report.unresolved.push({ id: o.entry.id, command: o.entry.command, error: o.error?.message ?? 'still PENDING' });
   }
-  for (const { backend } of svc.backends.list()) {
-    const owners = await backend.intentOwners();
-    const others = owners.filter((o) => o !== svc.instanceId);
-    const dead = judging && lease.canJudge() ? await instances.deadOwners(lease.executor, others, svc.instanceId, lease.exclusive) : new Set<string>();
-    for (const owner of owners) {
-      if (owner === svc.instanceId ? !startup : !dead.has(owner)) continue;
+  unsettled.push(...svc.stuckIntents.entries());
+  const owners = new Set<string>();
+  for (const { id: backendId, backend } of svc.backends.list()) {
+    const { owners: listed, dead: gone } = dead.get(backendId) ?? { owners: [], dead: new Set<string>() };
+    for (const owner of listed) {
+      if (owner === svc.instanceId ? !startup : !gone.has(owner)) continue;
+      const read = await backend.listIntents(owner);
       const intents: IdentifiedEntry[] = [];
-      let unreadable = 0;
-      for (const { id, body } of await backend.listIntents(owner)) {
-        const entry = JSON.parse(body) as IdentifiedEntry;
-        if (entry.id === id && entry.instanceId === owner) intents.push(entry);
+      let unreadable = read.unreadable;
+      for (const { id, body } of read.intents) {
+        const entry = parseIntent(body);
+        if (entry && entry.id === id && entry.instanceId === owner) intents.push(entry);
         else unreadable++;
       }
       // Most intents belong to commands that committed: one query finds them.
       const committed = await journal.existingIds(svc.db, intents.map((e) => ({ backendId: e.backendId, id: e.id })));
       let settled = unreadable === 0;
       for (const entry of intents.filter((e) => !committed.has(e.id))) {
-        if (!(await settleIntent(svc, entry, recoverer, report))) settled = false;
+        if (!(await settleIntent(svc, entry, recoverer, report))) {
+          settled = false;
+          unsettled.push(entry);
+        }
       }
-      if (settled) await backend.removeIntents(owner).catch(() => {});
-      else if (unreadable) report.unresolved.push({ id: 0, command: '?', error: `${unreadable} intents of ${owner} name another entry or owner` });
+      if (settled) await backend.removeIntents(owner, read).catch(() => {});
+      else owners.add(owner);
+      if (unreadable) report.unresolved.push({ id: 0, command: '?', error: `${unreadable} intents of ${owner} cannot be read or name another entry or owner` });
     }
+  }
+  return { stagingKeys: stagingKeysOf(unsettled), owners };
+}
+
+function parseIntent(body: string): IdentifiedEntry | null {
+  try {
+    return JSON.parse(body) as IdentifiedEntry;
+  } catch {
+    return null;
   }
 }
 
@@ -133,24 +186,26 @@ function stagingKeysOf(pending: { instanceId: string; plan: Json }[]): Set<strin
   return keys;
 }
 
-/** Removes what dead owners left in staging (and, at start, this process's own leftovers). */
-async function sweepStaging(svc: Services, lease: Lease, startup: boolean, judging: boolean): Promise<number> {
+/**
+ * Removes what dead owners left in staging (and, at start, this process's own leftovers), but what
+ * PENDING entries and unresolved intents still need.
+ */
+async function sweepStaging(svc: Services, dead: Map<number, { owners: string[]; dead: Set<string> }>, startup: boolean, unsettled: Unsettled): Promise<number> {
   const keep = stagingKeysOf(await journal.pendingPlans(svc.db));
+  for (const key of unsettled.stagingKeys) keep.add(key);
   let removed = 0;
-  for (const { backend } of svc.backends.list()) {
-    // Listed before liveness is read: an owner makes its area only after it took its lock.
-    const owners = await backend.stagingOwners();
-    const others = owners.filter((o) => o !== svc.instanceId);
-    const dead = judging && lease.canJudge() ? await instances.deadOwners(lease.executor, others, svc.instanceId, lease.exclusive) : new Set<string>();
-    for (const owner of owners) {
+  for (const { id: backendId, backend } of svc.backends.list()) {
+    const { owners, dead: gone } = dead.get(backendId) ?? { owners: [], dead: new Set<string>() };
+    const staged = new Set(await backend.stagingOwners());
+    for (const owner of owners.filter((o) => staged.has(o))) {
       const mine = owner === svc.instanceId;
-      if (mine ? !startup : !dead.has(owner)) continue;
+      if (mine ? !startup : !gone.has(owner)) continue;
       for (const key of await backend.listStaging(owner)) {
         if (keep.has(key)) continue;
         // One object that cannot go (permissions, a busy NFS file) must not stop the sweep.
         if (await backend.discard(key).then(() => true, () => false)) removed++;
       }
-      if (!mine) await backend.removeStagingArea(owner).catch(() => {});
+      if (!mine && !unsettled.owners.has(owner)) await backend.removeStagingArea(owner).catch(() => {});
     }
   }
   return removed;

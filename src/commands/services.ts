@@ -3,9 +3,9 @@ import type { Backend } from '../backends/backend.js';
 import type { Database } from '../db/database.js';
 import { invalidArgument, notFound } from '../errors/domain-error.js';
 import type { RollupNotifier } from '../rollups/scheduler.js';
-import type { IdentifiedEntry } from '../db/journal-repo.js';
 import type { JournalIds } from './journal-ids.js';
 import type { Recoverer } from './journalled.js';
+import type { StuckIntents } from './stuck-intents.js';
 
 export interface BackendEntry {
   id: number;
@@ -54,7 +54,7 @@ export interface Services {
   inFlight: Set<number>;
   journalIds: JournalIds;
   /** Intents of this process's commands that failed and could not be resolved at once (the database was away). */
-  stuckIntents: Map<number, { entry: IdentifiedEntry; recover: Recoverer }>;
+  stuckIntents: StuckIntents<Recoverer>;
   limits: Limits;
 }
 

@@ -22,8 +22,24 @@ export function databaseErrorToDomain(err: unknown): FilestoreError | null {
   if (CONNECTION_CODES.has(code)) {
     return new FilestoreError('UNAVAILABLE', 'DATABASE_UNAVAILABLE', `the database is unreachable (${code}); retry later`, {}, { cause: err });
   }
+  if (isStalePreparedStatement(err)) {
+    return new FilestoreError('UNAVAILABLE', 'SCHEMA_CHANGED', 'the database schema was migrated while this call ran; retry', {}, { cause: err });
+  }
   if (RACE_CODES.has(code)) {
     return new FilestoreError('ABORTED', 'CONCURRENT_UPDATE', 'a concurrent command changed the same nodes; re-read them and retry', {}, { cause: err });
   }
   return null;
+}
+
+/** The statement waited longer than its lock_timeout (another transaction holds the row). */
+export function isLockTimeout(err: unknown): boolean {
+  return codeOf(err) === '55P03';
+}
+
+/** A named statement prepared before a migration changed the columns it returns. */
+export function isStalePreparedStatement(err: unknown): boolean {
+  for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (e.code === '0A000' && typeof e.message === 'string' && e.message.includes('cached plan must not change result type')) return true;
+  }
+  return false;
 }

@@ -105,11 +105,16 @@ export async function deadOwners(ex: Executor, owners: string[], me: string, exc
   return new Set(rows.map((r) => r.owner));
 }
 
-/** Rows of dead processes that left nothing PENDING; `minAgeMs` spares a process still starting. */
-export async function deleteDeadInstances(ex: Executor, me: string, exclusive: boolean, minAgeMs: number): Promise<number> {
+/**
+ * Rows of dead processes that left nothing PENDING and are not in `keep` (owners with intents or
+ * staging left: their row is what marks them dead to the next sweep); `minAgeMs` spares a process
+ * still starting.
+ */
+export async function deleteDeadInstances(ex: Executor, me: string, exclusive: boolean, minAgeMs: number, keep: string[]): Promise<number> {
   const rows = await ex.rows(
     sql`DELETE FROM instances d
         WHERE d.id <> ${me} AND d.last_seen_at < now() - make_interval(secs => ${minAgeMs / 1000})
+          AND d.id NOT IN (SELECT jsonb_array_elements_text(${JSON.stringify(keep)}::jsonb))
           AND NOT ${ownerAlive(sql`d.id`, me, exclusive)}
           AND NOT EXISTS (SELECT 1 FROM journal_entries j WHERE j.instance_id = d.id AND j.status = 'PENDING')
         RETURNING d.id`,

@@ -68,6 +68,9 @@ export async function insertFailed(ex: Executor, e: IdentifiedEntry, error: { co
  * or was already resolved). Without its key when another entry holds the key now.
  */
 export async function claimForRecovery(ex: Executor, e: IdentifiedEntry): Promise<JournalRecord | null> {
+  // The insert waits while the command's own transaction runs; a transaction its client left open (a
+  // partitioned connection) must not stall recovery: give up after a while, the next sweep retries.
+  await ex.rows(sql`SET LOCAL lock_timeout = '1s'`);
   for (const key of e.idempotencyKey === null ? [null] : [e.idempotencyKey, null]) {
     const rows = await ex.rows(
       sql`INSERT INTO journal_entries ${ENTRY_COLUMNS} VALUES ${entryValues(e, 'PENDING', key, null)} ON CONFLICT DO NOTHING RETURNING *`,

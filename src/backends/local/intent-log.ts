@@ -1,21 +1,39 @@
 // A process's intents on a local backend: appended as JSON lines to log segments of its own under
-// <root>/.filestore/intents/<owner>/, one write per intent (no file per command: creating and
-// unlinking a file cost more than the command's own statements; bench/README.md). A segment is
-// removed once every intent in it is done and a newer one is being written. Lines are appended
-// before the command's first disk step, so a torn last line belongs to a command that changed nothing.
+// <root>/.filestore/intents/<owner>/ (no file per command: creating and unlinking a file cost more
+// than the command's own statements; bench/README.md). Appends that arrive while a write is in flight
+// are written together by the next one, and each write is fdatasynced before its callers go on: an
+// intent is durable before its command's first disk step (docs/decisions/006). A segment is removed
+// once every intent in it is done and a newer one is being written.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { IntentListing } from '../backend.js';
+import { syncDirectory } from './fsync.js';
 
 const SEGMENT_BYTES = 1 << 20;
-const SEGMENT = /^([0-9a-f]{8})-(\d{1,9})\.log$/;
+const SEGMENT = /^([0-9a-f]{8})-(\d{1,9})\.log(\.claimed)?$/;
+const CLAIMED = '.claimed';
+
+interface Pending {
+  id: number;
+  line: string;
+  resolve(): void;
+  reject(err: unknown): void;
+}
 
 interface Segment {
   name: string;
   fh: Promise<FileHandle>;
   bytes: number;
+  /** Ids appended here and not yet done. */
   open: Set<number>;
+  queue: Pending[];
+  writing: boolean;
+  /** Its directory entry is durable (synced once, before its first intent is acknowledged). */
+  entrySynced: boolean;
 }
+
+class SegmentGone extends Error {}
 
 export class IntentLog {
   /** Segments of this process start: a fixed instance id's earlier run wrote others. */
@@ -30,13 +48,9 @@ export class IntentLog {
     readonly owner: string,
   ) {}
 
-  async append(id: number, body: string): Promise<void> {
-    const line = `${body}\n`;
-    const seg = this.segmentFor(Buffer.byteLength(line));
-    seg.open.add(id);
-    this.bySegment.set(id, seg);
-    const fh = await seg.fh;
-    await fh.write(line, null, 'utf8');
+  /** Durable on return. */
+  append(id: number, body: string): Promise<void> {
+    return new Promise((resolve, reject) => this.enqueue({ id, line: `${body}\n`, resolve, reject }));
   }
 
   async done(id: number): Promise<void> {
@@ -44,11 +58,7 @@ export class IntentLog {
     if (!seg) return;
     this.bySegment.delete(id);
     seg.open.delete(id);
-    if (seg.open.size === 0 && this.rotated.has(seg)) {
-      this.rotated.delete(seg);
-      await (await seg.fh).close().catch(() => {});
-      await unlink(join(this.dir, this.owner, seg.name)).catch(() => {});
-    }
+    await this.removeIfFinished(seg);
   }
 
   /** Segment names that belong to this process start (never read back as another run's leftovers). */
@@ -56,12 +66,81 @@ export class IntentLog {
     return name.startsWith(`${this.run}-`);
   }
 
+  private enqueue(p: Pending): void {
+    const seg = this.segmentFor(Buffer.byteLength(p.line));
+    seg.open.add(p.id);
+    this.bySegment.set(p.id, seg);
+    seg.queue.push(p);
+    this.pump(seg);
+  }
+
+  private pump(seg: Segment): void {
+    if (seg.writing || seg.queue.length === 0) return;
+    seg.writing = true;
+    const batch = seg.queue.splice(0);
+    this.flush(seg, batch)
+      .then(
+        () => batch.forEach((p) => p.resolve()),
+        (err) => {
+          // A torn or unlinked segment takes no more lines: later ones go to a new segment.
+          this.retire(seg);
+          for (const p of batch) {
+            seg.open.delete(p.id);
+            if (this.bySegment.get(p.id) === seg) this.bySegment.delete(p.id);
+          }
+          if (err instanceof SegmentGone) batch.forEach((p) => this.enqueue(p));
+          else batch.forEach((p) => p.reject(err));
+          // Lines queued behind a failed write would follow a torn one: they move too.
+          const queued = seg.queue.splice(0);
+          for (const p of queued) {
+            seg.open.delete(p.id);
+            this.enqueue(p);
+          }
+          void this.removeIfFinished(seg);
+        },
+      )
+      .finally(() => {
+        seg.writing = false;
+        this.pump(seg);
+      });
+  }
+
+  private async flush(seg: Segment, batch: Pending[]): Promise<void> {
+    const fh = await seg.fh;
+    const buf = Buffer.from(batch.map((p) => p.line).join(''), 'utf8');
+    for (let off = 0; off < buf.length; ) {
+      const { bytesWritten } = await fh.write(buf, off, buf.length - off, null);
+      if (bytesWritten <= 0) throw new Error('intent log write made no progress');
+      off += bytesWritten;
+    }
+    await fh.datasync();
+    // Claimed by a recovery that took this process for dead (its database session was lost): the
+    // claim renames a segment before reading it, so either it read these lines or this sees it gone.
+    const atPath = await stat(join(this.dir, this.owner, seg.name)).catch(() => null);
+    if (!atPath || atPath.ino !== (await fh.stat()).ino) throw new SegmentGone();
+    if (!seg.entrySynced) {
+      await syncDirectory(join(this.dir, this.owner));
+      seg.entrySynced = true;
+    }
+  }
+
+  private retire(seg: Segment): void {
+    if (this.current === seg) this.current = null;
+    this.rotated.add(seg);
+  }
+
+  private async removeIfFinished(seg: Segment): Promise<void> {
+    if (seg.open.size > 0 || seg.queue.length > 0 || seg.writing || !this.rotated.has(seg)) return;
+    this.rotated.delete(seg);
+    await seg.fh.then((fh) => fh.close()).catch(() => {});
+    await rm(join(this.dir, this.owner, seg.name), { force: true }).catch(() => {});
+  }
+
   private segmentFor(bytes: number): Segment {
     if (this.current && this.current.bytes + bytes > SEGMENT_BYTES && this.current.bytes > 0) {
       const old = this.current;
-      this.current = null;
-      if (old.open.size === 0) void old.fh.then((fh) => fh.close()).then(() => unlink(join(this.dir, this.owner, old.name))).catch(() => {});
-      else this.rotated.add(old);
+      this.retire(old);
+      void this.removeIfFinished(old);
     }
     if (!this.current) {
       const name = `${this.run}-${this.seq++}.log`;
@@ -69,41 +148,67 @@ export class IntentLog {
       const fh = open(join(area, name), 'a', 0o600).catch(async (err) => {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         await mkdir(area, { recursive: true }); // remade on demand (an operator or a recovery removed it)
+        await syncDirectory(this.dir);
         return open(join(area, name), 'a', 0o600);
       });
       fh.catch(() => {
         if (this.current?.name === name) this.current = null; // the next intent tries again
       });
-      this.current = { name, fh, bytes: 0, open: new Set() };
+      this.current = { name, fh, bytes: 0, open: new Set(), queue: [], writing: false, entrySynced: false };
     }
     this.current.bytes += bytes;
     return this.current;
   }
 }
 
-/** Every intent found in `owner`'s segments (but `skip`'s), the last line for an id winning; torn lines skipped. */
-export async function readIntents(dir: string, owner: string, skip: (segment: string) => boolean): Promise<{ id: number; body: string }[]> {
+/**
+ * Every intent found in `owner`'s segments (but `skip`'s), the last line for an id winning. Each
+ * segment is claimed (renamed) before it is read, so that its writer, if it still runs, writes again
+ * what it appends after the read (IntentLog.flush). A torn last line belongs to a command whose append
+ * never returned, so that changed nothing.
+ */
+export async function readIntents(dir: string, owner: string, skip: (segment: string) => boolean): Promise<IntentListing> {
   const byId = new Map<number, string>();
-  for (const name of (await readdirOrEmpty(join(dir, owner))).filter((n) => SEGMENT.test(n) && !skip(n)).sort()) {
-    const text = await readFile(join(dir, owner, name), 'utf8').catch(() => '');
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      try {
-        const id = (JSON.parse(line) as { id?: unknown }).id;
-        if (typeof id === 'number' && Number.isSafeInteger(id)) byId.set(id, line);
-      } catch {
-        // a line torn by a crash in the middle of its write: its command never reached its disk step
-      }
+  const segments: string[] = [];
+  let unreadable = 0;
+  for (const found of (await readdirOrEmpty(join(dir, owner))).filter((n) => SEGMENT.test(n) && !skip(n)).sort()) {
+    const name = found.endsWith(CLAIMED) ? found : `${found}${CLAIMED}`;
+    if (name !== found) {
+      const claimed = await rename(join(dir, owner, found), join(dir, owner, name)).then(() => true, (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return false; // removed meanwhile (its writer finished with it)
+        throw err;
+      });
+      if (!claimed) continue;
     }
+    segments.push(name);
+    const lines = (await readFile(join(dir, owner, name), 'utf8')).split('\n');
+    const tail = lines.pop() ?? ''; // after the last newline: empty, or torn
+    for (const line of lines) {
+      const id = intentId(line);
+      if (id === null) unreadable++;
+      else byId.set(id, line);
+    }
+    const id = intentId(tail); // whole but for its newline: resolving it is harmless
+    if (id !== null) byId.set(id, tail);
   }
-  return [...byId].sort((a, b) => a[0] - b[0]).map(([id, body]) => ({ id, body }));
+  const intents = [...byId].sort((a, b) => a[0] - b[0]).map(([id, body]) => ({ id, body }));
+  return { intents, segments, unreadable };
 }
 
-/** Removes `owner`'s segments (but `keep`'s) and, when nothing is left, the area. */
-export async function removeIntents(dir: string, owner: string, keep: (segment: string) => boolean): Promise<void> {
+function intentId(line: string): number | null {
+  try {
+    const id = (JSON.parse(line) as { id?: unknown }).id;
+    return typeof id === 'number' && Number.isSafeInteger(id) ? id : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Removes the segments a listing came from and, when nothing is left, the area. */
+export async function removeIntents(dir: string, owner: string, listing: IntentListing): Promise<void> {
   const area = join(dir, owner);
-  for (const name of await readdirOrEmpty(area)) {
-    if (SEGMENT.test(name) && !keep(name)) await rm(join(area, name), { force: true });
+  for (const name of listing.segments) {
+    if (SEGMENT.test(name)) await rm(join(area, name), { force: true });
   }
   await rmdir(area).catch((err: NodeJS.ErrnoException) => {
     if (!['ENOENT', 'ENOTEMPTY', 'EEXIST'].includes(err.code ?? '')) throw err;

@@ -1,0 +1,66 @@
+// The local backend's intent log, seen the way crash recovery sees it: from another process's
+// backend on the same root (owners are instance ids), on a real filesystem.
+import test from 'ava';
+import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalBackend } from '../../src/backends/local.js';
+
+async function twoOwners(t: { teardown(fn: () => Promise<void>): void }) {
+  const dir = await mkdtemp(join(tmpdir(), 'filestore-intents-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const root = join(dir, 'root');
+  const writer = new LocalBackend({ id: 1, root, instanceId: 'writer', create: true });
+  await writer.open();
+  const reader = new LocalBackend({ id: 1, root, instanceId: 'reader', create: false });
+  await reader.open();
+  return { writer, reader, area: join(root, '.filestore', 'intents', 'writer') };
+}
+
+const body = (id: number) => JSON.stringify({ id, instanceId: 'writer', pad: 'x'.repeat(id % 97) });
+
+test('intents appended concurrently are each read back whole by another process', async (t) => {
+  const { writer, reader } = await twoOwners(t);
+  await Promise.all(Array.from({ length: 500 }, (_, i) => writer.writeIntent(i + 1, body(i + 1))));
+  const listing = await reader.listIntents('writer');
+  t.is(listing.unreadable, 0);
+  t.deepEqual(listing.intents.map((i) => i.id), Array.from({ length: 500 }, (_, i) => i + 1));
+  t.true(listing.intents.every((i) => i.body === body(i.id)));
+});
+
+test('an intent appended after another process claimed the segment is written again, where that process finds it', async (t) => {
+  const { writer, reader, area } = await twoOwners(t);
+  await writer.writeIntent(1, body(1));
+  const first = await reader.listIntents('writer'); // takes the writer for dead: claims its segment
+  t.deepEqual(first.intents.map((i) => i.id), [1]);
+  await writer.writeIntent(2, body(2)); // the writer was alive after all
+  await reader.removeIntents('writer', first);
+  const second = await reader.listIntents('writer');
+  t.deepEqual(second.intents.map((i) => i.id), [2], `left in ${JSON.stringify(await readdir(area))}`);
+});
+
+test('removing a listing leaves what was written since, and the area goes once empty', async (t) => {
+  const { writer, reader, area } = await twoOwners(t);
+  await writer.writeIntent(1, body(1));
+  const listing = await reader.listIntents('writer');
+  await reader.removeIntents('writer', listing);
+  t.false((await reader.intentOwners()).includes('writer'), 'the area of an owner with nothing left is removed');
+  await writer.writeIntent(3, body(3)); // remade on demand
+  t.deepEqual((await reader.listIntents('writer')).intents.map((i) => i.id), [3]);
+  t.true((await readdir(area)).length > 0);
+});
+
+test('a torn last line (a crash inside the append) is not an intent; a damaged line before it is counted unreadable', async (t) => {
+  const { writer, reader, area } = await twoOwners(t);
+  await writer.writeIntent(1, body(1));
+  const [segment] = await readdir(area);
+  await appendFile(join(area, segment!), '{"id":2,"instanceId":"wri');
+  let listing = await reader.listIntents('writer');
+  t.deepEqual(listing.intents.map((i) => i.id), [1]);
+  t.is(listing.unreadable, 0);
+  const [claimed] = await readdir(area);
+  await appendFile(join(area, claimed!), `\n${body(4)}\n`);
+  listing = await reader.listIntents('writer');
+  t.deepEqual(listing.intents.map((i) => i.id), [1, 4]);
+  t.is(listing.unreadable, 1);
+});
