@@ -13,7 +13,7 @@ import pg from 'pg';
 import { StartupError } from '../errors/startup-error.js';
 import { fromRoot } from '../project-root.js';
 import { lockDataDir, type DataDirLock, type LockPurpose } from './data-dir-lock.js';
-import { databaseErrorToDomain } from './db-errors.js';
+import { databaseErrorToDomain, isStalePreparedStatement } from './db-errors.js';
 import { PGLITE_OPTIONS } from './pglite-options.js';
 import { makeDirPrivate, makeTreePrivate } from './private-files.js';
 
@@ -70,13 +70,21 @@ const statementNames = new Map<string, string>();
 const MAX_NAMED_STATEMENTS = 2_000;
 const MAX_NAMED_TEXT = 16_384;
 
+/** Bumped when a migration changed what a prepared statement returns: every name is prepared anew. */
+let generation = 0;
+
 function statementName(text: string): string | undefined {
   let name = statementNames.get(text);
   if (name === undefined && statementNames.size < MAX_NAMED_STATEMENTS && text.length <= MAX_NAMED_TEXT) {
-    name = `fs_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    name = `fs${generation}_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
     statementNames.set(text, name);
   }
   return name;
+}
+
+function forgetPreparedStatements(): void {
+  generation++;
+  statementNames.clear();
 }
 
 /** Timestamps stay text, as drizzle returns them (records.ts parses them). */
@@ -95,7 +103,16 @@ function pgQuery(q: SQL): pg.QueryConfig {
 function pgExecutor(client: pg.Pool | pg.PoolClient): Executor {
   return {
     async rows<T>(q: SQL): Promise<T[]> {
-      return (await client.query(pgQuery(q))).rows as T[];
+      try {
+        return (await client.query(pgQuery(q))).rows as T[];
+      } catch (err) {
+        if (!isStalePreparedStatement(err)) throw err;
+        // Another process migrated the schema (a rolling upgrade): prepare again. Outside a
+        // transaction the statement is simply retried; inside one, the transaction is lost.
+        forgetPreparedStatements();
+        if (client instanceof pg.Pool) return (await client.query(pgQuery(q))).rows as T[];
+        throw err;
+      }
     },
   };
 }
@@ -131,11 +148,16 @@ export async function connectPostgres(url: string, poolSize = 16, migrateFirst =
   const { drizzle } = await import('drizzle-orm/node-postgres');
   const { migrate } = await import('drizzle-orm/node-postgres/migrator');
   // A bounded connect: with the database gone, calls fail fast (UNAVAILABLE) instead of queueing.
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
   // A connection's errors surface on its next query: without a listener, a socket that breaks while a
   // connection is checked out (the database killed) would crash the process.
   pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    // The server notices a client lost without a word (a partition) within ~25 s and ends its
+    // transaction, so crash recovery can claim the entries it held (journal-repo claimForRecovery).
+    client.query('SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3').catch(() => {});
+  });
   const client = await pool.connect().catch(translateConnectionError);
   if (!migrateFirst) {
     client.release();
