@@ -6,7 +6,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { likePrefixPattern } from '../paths/index.js';
 import { isZero, type Delta } from '../rollups/delta.js';
-import type { Executor } from './database.js';
+import type { Executor, Row } from './database.js';
 import { date, int, toNode, type NodeRecord, type RollupRecord, type RollupState } from './records.js';
 
 const ROLLUP_LOCK = 7_342_002; // advisory lock class; the object is the backend id
@@ -163,16 +163,26 @@ export async function readRollup(ex: Executor, dir: NodeRecord): Promise<RollupR
   const rows = await ex.rows(
     sql`SELECT r.*, w.scanned, w.mine
         FROM rollups r JOIN nodes p ON p.backend_id = r.backend_id AND p.id = r.dir_id
-        CROSS JOIN LATERAL (
-          SELECT count(*) AS scanned, count(n.id) FILTER (WHERE p.path = '' OR n.id = p.id OR starts_with(n.path, p.path || '/')) AS mine
-          FROM (SELECT dir_id FROM rollup_deltas WHERE backend_id = ${dir.backendId} LIMIT ${PENDING_SCAN_LIMIT}) d
-          LEFT JOIN nodes n ON n.backend_id = ${dir.backendId} AND n.id = d.dir_id AND n.state <> 'DELETED') w
+        CROSS JOIN LATERAL (${pendingScan('p')}) w
         WHERE r.backend_id = ${dir.backendId} AND r.dir_id = ${dir.id}`,
   );
-  if (!rows.length) return null;
-  const r = rows[0];
-  const pending = int(r.mine) > 0 || int(r.scanned) >= PENDING_SCAN_LIMIT;
-  return rollupOf(r, '', pending ? 'PENDING' : 'UP_TO_DATE');
+  return rows.length ? rollupOf(rows[0], '', pendingState(rows[0])) : null;
+}
+
+/**
+ * Deltas not yet folded that concern the directory row aliased `dir`: how many of the backend's first
+ * PENDING_SCAN_LIMIT were scanned, and how many of those fall in its subtree.
+ */
+function pendingScan(dir: 'p' | 'n'): SQL {
+  const d = sql.raw(dir);
+  return sql`SELECT count(*) AS scanned, count(m.id) FILTER (WHERE ${d}.path = '' OR m.id = ${d}.id OR starts_with(m.path, ${d}.path || '/')) AS mine
+             FROM (SELECT dir_id FROM rollup_deltas WHERE backend_id = ${d}.backend_id LIMIT ${PENDING_SCAN_LIMIT}) pd
+             LEFT JOIN nodes m ON m.backend_id = ${d}.backend_id AND m.id = pd.dir_id AND m.state <> 'DELETED'`;
+}
+
+/** PENDING while deltas of the subtree wait (or too many wait to tell), else UP_TO_DATE. */
+function pendingState(r: Row): 'PENDING' | 'UP_TO_DATE' {
+  return int(r.mine) > 0 || int(r.scanned) >= PENDING_SCAN_LIMIT ? 'PENDING' : 'UP_TO_DATE';
 }
 
 /**
@@ -185,18 +195,13 @@ export async function findLiveWithRollup(ex: Executor, backendId: number, path: 
                r.stale AS r_stale, r.calculated_at AS r_calculated_at, w.scanned, w.mine
         FROM nodes n
         LEFT JOIN rollups r ON n.kind = 'DIRECTORY' AND r.backend_id = n.backend_id AND r.dir_id = n.id
-        LEFT JOIN LATERAL (
-          SELECT count(*) AS scanned, count(m.id) FILTER (WHERE n.path = '' OR m.id = n.id OR starts_with(m.path, n.path || '/')) AS mine
-          FROM (SELECT dir_id FROM rollup_deltas WHERE backend_id = n.backend_id LIMIT ${PENDING_SCAN_LIMIT}) d
-          LEFT JOIN nodes m ON m.backend_id = n.backend_id AND m.id = d.dir_id AND m.state <> 'DELETED'
-          WHERE r.dir_id IS NOT NULL) w ON true
+        LEFT JOIN LATERAL (${pendingScan('n')} WHERE r.dir_id IS NOT NULL) w ON true
         WHERE n.backend_id = ${backendId} AND n.path = ${path} AND n.state <> 'DELETED'`,
   );
   if (!rows.length) return null;
   const r = rows[0];
   if (r.r_dir_id === null || r.r_dir_id === undefined) return { node: toNode(r), rollup: null };
-  const pending = int(r.mine) > 0 || int(r.scanned) >= PENDING_SCAN_LIMIT;
-  return { node: toNode(r), rollup: rollupOf(r, 'r_', pending ? 'PENDING' : 'UP_TO_DATE') };
+  return { node: toNode(r), rollup: rollupOf(r, 'r_', pendingState(r)) };
 }
 
 /** Sums a directory's live subtree now (the rollup when recording is off, and the truth tests compare with). */
