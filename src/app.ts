@@ -8,6 +8,7 @@ import { LocalBackend } from './backends/local.js';
 import { JournalIds } from './commands/journal-ids.js';
 import { startRecoveryLoop, logReport, type RecoveryLoop } from './commands/recovery-loop.js';
 import { recover } from './commands/recovery.js';
+import { settleStuckIntents } from './commands/journalled.js';
 import { BackendRegistry, type CommitListener, type Services } from './commands/services.js';
 import { StuckIntents } from './commands/stuck-intents.js';
 import type { Config } from './config/config.js';
@@ -143,8 +144,8 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
           await recovery.stop();
           await jobs.close();
           if (eventsDb !== db) await eventsDb.close();
-          await removeOwnStagingAreas(services);
-          await lease.close();
+          const leftovers = await closeOwnAreas(services);
+          await lease.close(leftovers);
           await db.close();
         })();
         return stopping;
@@ -156,7 +157,18 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
   }
 }
 
-/** After a drain nothing of this process is in flight: its (empty) staging areas go with it. */
-async function removeOwnStagingAreas(svc: Services): Promise<void> {
-  for (const { backend } of svc.backends.list()) await backend.removeStagingArea(svc.instanceId).catch(() => {});
+/**
+ * After a drain nothing of this process is in flight: its intents are done (those a database outage
+ * left stuck get one more try) and its staging is empty, so its areas go with it. True when some
+ * are left: another process's recovery resolves them.
+ */
+async function closeOwnAreas(svc: Services): Promise<boolean> {
+  await settleStuckIntents(svc, true);
+  let leftovers = svc.stuckIntents.size > 0;
+  for (const { backend } of svc.backends.list()) {
+    if (!(await backend.closeIntents().catch(() => false))) leftovers = true;
+    await backend.removeStagingArea(svc.instanceId).catch(() => {});
+    if ((await backend.listStaging(svc.instanceId).catch(() => [])).length > 0) leftovers = true;
+  }
+  return leftovers;
 }

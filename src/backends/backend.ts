@@ -85,6 +85,11 @@ export interface Backend {
   intentOwners(): Promise<string[]>;
   /** `owner`'s intents (for this process: those an earlier run with its id left). */
   listIntents(owner: string): Promise<IntentListing>;
+  /**
+   * At a graceful stop, once nothing is in flight: closes this process's intent log and removes it
+   * when every intent in it is done. False when some remain (another process's recovery takes them).
+   */
+  closeIntents(): Promise<boolean>;
   /** Removes what `listing` was read from (not what was written since), and the area once empty. */
   removeIntents(owner: string, listing: IntentListing): Promise<void>;
 

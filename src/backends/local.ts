@@ -65,6 +65,7 @@ export class LocalBackend implements Backend {
     await mkdir(join(staging, this.instanceId), { recursive: true });
     const intentsDir = join(root, RESERVED_DIR, 'intents');
     await mkdir(join(intentsDir, this.instanceId), { recursive: true });
+    await syncDirectory(intentsDir); // the area's entry is durable before its first intent
     if ((await realpath(staging)) !== staging) throw E.pathEscapes({ backendId: this.id, path: RESERVED_DIR });
     this.opened = { jail: new Jail(root, this.id), staging, intentsDir, intents: new IntentLog(intentsDir, this.instanceId) };
   }
@@ -208,6 +209,10 @@ export class LocalBackend implements Backend {
 
   async intentDone(id: number): Promise<void> {
     await this.state.intents.done(id);
+  }
+
+  async closeIntents(): Promise<boolean> {
+    return this.opened ? this.state.intents.close() : true;
   }
 
   async intentOwners(): Promise<string[]> {

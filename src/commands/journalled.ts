@@ -13,6 +13,7 @@ import { aborted, failedPrecondition, invalidArgument, isFilestoreError, unavail
 import { commandEvents, type NewEvent } from '../events/change-events.js';
 import { crashPoint, transactionDelay } from './crash-points.js';
 import type { Actor, Services } from './services.js';
+import type { SettleOne, SettleOutcome } from './stuck-intents.js';
 
 export interface CommandSpec {
   command: string;
@@ -179,9 +180,14 @@ export async function runJournalled(svc: Services, spec: CommandSpec, body: Comm
   }
 }
 
-/** This process's intents left unresolved by a database outage, resolved before the next command runs. */
-export function settleStuckIntents(svc: Services) {
-  return svc.stuckIntents.beforeCommand(({ entry, recover }) => resolveIntent(svc, entry, recover), (id) => svc.inFlight.has(id));
+/**
+ * This process's intents left unresolved by a database outage, resolved before the next command runs
+ * (`now`: without the pause after a failed attempt).
+ */
+export function settleStuckIntents(svc: Services, now = false): Promise<SettleOutcome[]> {
+  const settleOne: SettleOne<Recoverer> = ({ entry, recover }) => resolveIntent(svc, entry, recover);
+  const running = (id: number) => svc.inFlight.has(id);
+  return now ? svc.stuckIntents.settle(settleOne, running) : svc.stuckIntents.beforeCommand(settleOne, running);
 }
 
 const KEY_HELD = Symbol('key held');

@@ -11,7 +11,7 @@ import type { Lease } from '../lease/lease.js';
 import { recoverCopyNode } from './copy-node.js';
 import { recoverCreateDirectory } from './create-directory.js';
 import { recoverDeleteNode } from './delete-node.js';
-import { resolveIntent, resolvePending, rollBack, type Recoverer } from './journalled.js';
+import { resolveIntent, resolvePending, rollBack, settleStuckIntents, type Recoverer } from './journalled.js';
 import { recoverMoveNode } from './move-node.js';
 import type { Services } from './services.js';
 import { recoverUpdateMetadata } from './update-metadata.js';
@@ -70,7 +70,7 @@ export async function recover(svc: Services, lease: Lease, opts: RecoverOptions)
     }
   }
   const dead = await deadOwners(svc, lease, judging);
-  const unsettled = await resolveIntents(svc, dead, opts.startup, recoverer, report);
+  const unsettled = await resolveIntents(svc, dead, recoverer, report);
   report.stagingRemoved = await sweepStaging(svc, dead, opts.startup, unsettled);
   if (judging && lease.canJudge()) {
     await instances.deleteDeadInstances(lease.executor, svc.instanceId, lease.exclusive, DEAD_ROW_AGE_MS, await ownersWithLeftovers(svc));
@@ -109,18 +109,17 @@ interface Unsettled {
 }
 
 /**
- * Intents of commands that are not running: a dead owner's, an earlier run's of this process's id (at
- * start), and this process's own that could not be resolved when their command failed.
+ * Intents of commands that are not running: a dead owner's, an earlier run's of this process's id,
+ * and this process's own that could not be resolved when their command failed.
  */
 async function resolveIntents(
   svc: Services,
   dead: Map<number, { owners: string[]; dead: Set<string> }>,
-  startup: boolean,
   recoverer: Recoverer,
   report: RecoveryReport,
 ): Promise<Unsettled> {
   const unsettled: IdentifiedEntry[] = [];
-  for (const o of await svc.stuckIntents.settle(({ entry, recover }) => resolveIntent(svc, entry, recover), (id) => svc.inFlight.has(id))) {
+  for (const o of await settleStuckIntents(svc, true)) {
     if (o.claimed) report.resolved.push({ id: o.entry.id, command: o.entry.command, status: o.now?.status ?? 'UNKNOWN', owner: o.entry.instanceId });
     if (!o.now) report.unresolved.push({ id: o.entry.id, command: o.entry.command, error: o.error?.message ?? 'still PENDING' });
   }
@@ -129,7 +128,10 @@ async function resolveIntents(
   for (const { id: backendId, backend } of svc.backends.list()) {
     const { owners: listed, dead: gone } = dead.get(backendId) ?? { owners: [], dead: new Set<string>() };
     for (const owner of listed) {
-      if (owner === svc.instanceId ? !startup : !gone.has(owner)) continue;
+      // This process's own: what an earlier run with its id left, and segments a recovery claimed
+      // while taking it for dead (its current segments are not listed).
+      const mine = owner === svc.instanceId;
+      if (!mine && !gone.has(owner)) continue;
       const read = await backend.listIntents(owner);
       const intents: IdentifiedEntry[] = [];
       let unreadable = read.unreadable;
@@ -142,7 +144,7 @@ async function resolveIntents(
       const committed = await journal.existingIds(svc.db, intents.map((e) => ({ backendId: e.backendId, id: e.id })));
       let settled = unreadable === 0;
       for (const entry of intents.filter((e) => !committed.has(e.id))) {
-        if (!(await settleIntent(svc, entry, recoverer, report))) {
+        if ((mine && svc.inFlight.has(entry.id)) || !(await settleIntent(svc, entry, recoverer, report))) {
           settled = false;
           unsettled.push(entry);
         }

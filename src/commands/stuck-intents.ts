@@ -42,28 +42,32 @@ export class StuckIntents<R> {
    */
   settle(settleOne: SettleOne<R>, skip: (id: number) => boolean = () => false): Promise<SettleOutcome[]> {
     this.settling ??= (async () => {
-      const outcomes: SettleOutcome[] = [];
-      for (const [id, intent] of [...this.byId]) {
-        if (skip(id)) continue;
-        try {
-          const { entry: now, claimed } = await settleOne(intent);
-          const resolved = !!now && now.status !== 'PENDING';
-          if (resolved) this.byId.delete(id);
-          outcomes.push({ entry: intent.entry, now: resolved ? now : null, claimed });
-        } catch (err) {
-          outcomes.push({ entry: intent.entry, now: null, claimed: false, error: err as Error });
-        }
-      }
+      // Side by side: each may wait up to its claim's lock timeout.
+      const outcomes = await Promise.all(
+        [...this.byId].filter(([id]) => !skip(id)).map(async ([id, intent]): Promise<SettleOutcome> => {
+          try {
+            const { entry: now, claimed } = await settleOne(intent);
+            const resolved = !!now && now.status !== 'PENDING';
+            if (resolved) this.byId.delete(id);
+            return { entry: intent.entry, now: resolved ? now : null, claimed };
+          } catch (err) {
+            return { entry: intent.entry, now: null, claimed: false, error: err as Error };
+          }
+        }),
+      );
       if (outcomes.some((o) => !o.now)) this.failedAt = performance.now();
       return outcomes;
     })().finally(() => (this.settling = null));
     return this.settling;
   }
 
-  /** Before a command: resolve what is stuck, unless an attempt just failed (the database still away). */
-  async beforeCommand(settleOne: SettleOne<R>, skip: (id: number) => boolean): Promise<void> {
-    if (this.byId.size === 0) return;
-    if (!this.settling && performance.now() - this.failedAt < RETRY_AFTER_MS) return;
-    await this.settle(settleOne, skip);
+  /**
+   * Before a command: resolve what is stuck, unless an attempt just failed (the database still away,
+   * or a claim timed out): then commands go on without waiting for a while.
+   */
+  async beforeCommand(settleOne: SettleOne<R>, skip: (id: number) => boolean): Promise<SettleOutcome[]> {
+    if (this.byId.size === 0) return [];
+    if (!this.settling && performance.now() - this.failedAt < RETRY_AFTER_MS) return [];
+    return this.settle(settleOne, skip);
   }
 }

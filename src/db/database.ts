@@ -82,7 +82,9 @@ function statementName(text: string): string | undefined {
   return name;
 }
 
-function forgetPreparedStatements(): void {
+/** `name`: the statement that failed; one of an older generation was prepared before the last bump. */
+function forgetPreparedStatements(name: string | undefined): void {
+  if (name && !name.startsWith(`fs${generation}_`)) return;
   generation++;
   statementNames.clear();
 }
@@ -103,13 +105,14 @@ function pgQuery(q: SQL): pg.QueryConfig {
 function pgExecutor(client: pg.Pool | pg.PoolClient): Executor {
   return {
     async rows<T>(q: SQL): Promise<T[]> {
+      const query = pgQuery(q);
       try {
-        return (await client.query(pgQuery(q))).rows as T[];
+        return (await client.query(query)).rows as T[];
       } catch (err) {
         if (!isStalePreparedStatement(err)) throw err;
         // Another process migrated the schema (a rolling upgrade): prepare again. Outside a
         // transaction the statement is simply retried; inside one, the transaction is lost.
-        forgetPreparedStatements();
+        forgetPreparedStatements(query.name);
         if (client instanceof pg.Pool) return (await client.query(pgQuery(q))).rows as T[];
         throw err;
       }
@@ -154,9 +157,11 @@ export async function connectPostgres(url: string, poolSize = 16, migrateFirst =
   pool.on('error', () => {});
   pool.on('connect', (client) => {
     client.on('error', () => {});
-    // The server notices a client lost without a word (a partition) within ~25 s and ends its
-    // transaction, so crash recovery can claim the entries it held (journal-repo claimForRecovery).
-    client.query('SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3').catch(() => {});
+    // The server notices a client lost without a word (a partition) within ~25 s, idle or not, and
+    // ends its transaction, so crash recovery can claim the entries it held (journal-repo claimForRecovery).
+    client
+      .query('SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3; SET tcp_user_timeout = 25000')
+      .catch(() => {});
   });
   const client = await pool.connect().catch(translateConnectionError);
   if (!migrateFirst) {

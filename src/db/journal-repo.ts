@@ -70,6 +70,7 @@ export async function insertFailed(ex: Executor, e: IdentifiedEntry, error: { co
 export async function claimForRecovery(ex: Executor, e: IdentifiedEntry): Promise<JournalRecord | null> {
   // The insert waits while the command's own transaction runs; a transaction its client left open (a
   // partitioned connection) must not stall recovery: give up after a while, the next sweep retries.
+  // The same bound holds for the recoverer's locks in this transaction (a live command holding rows).
   await ex.rows(sql`SET LOCAL lock_timeout = '1s'`);
   for (const key of e.idempotencyKey === null ? [null] : [e.idempotencyKey, null]) {
     const rows = await ex.rows(

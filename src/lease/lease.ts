@@ -107,10 +107,11 @@ export class Lease {
     this.fatalListeners.push(listener);
   }
 
-  async close(): Promise<void> {
+  /** `keepRow`: this process leaves intents or staging behind; its row marks it dead to other processes' recovery. */
+  async close(keepRow = false): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    await instances.deleteInstance(this.executor, this.id).catch(() => {});
+    if (!keepRow) await instances.deleteInstance(this.executor, this.id).catch(() => {});
     await this.session?.close();
   }
 

@@ -64,3 +64,45 @@ test('a torn last line (a crash inside the append) is not an intent; a damaged l
   t.deepEqual(listing.intents.map((i) => i.id), [1, 4]);
   t.is(listing.unreadable, 1);
 });
+
+test('two recoverers reading the same owner at once both find its intents', async (t) => {
+  const { writer, reader, area } = await twoOwners(t);
+  const other = new LocalBackend({ id: 1, root: join(area, '..', '..', '..'), instanceId: 'other', create: false });
+  await other.open();
+  for (let round = 0; round < 20; round++) {
+    await writer.writeIntent(round + 1, body(round + 1));
+    const [a, b] = await Promise.all([reader.listIntents('writer'), other.listIntents('writer')]);
+    t.true(a.intents.some((i) => i.id === round + 1) && b.intents.some((i) => i.id === round + 1), `round ${round}: ${a.intents.length} and ${b.intents.length} intents`);
+    await Promise.all([reader.removeIntents('writer', a), other.removeIntents('writer', b)]);
+  }
+});
+
+test.serial('segments claimed from a live writer are let go: no file descriptor is kept for them', async (t) => {
+  const { writer, reader } = await twoOwners(t);
+  const fds = async () => (await readdir('/proc/self/fd')).length;
+  await writer.writeIntent(1, body(1));
+  await writer.intentDone(1);
+  const before = await fds();
+  for (let id = 2; id < 42; id++) {
+    await reader.removeIntents('writer', await reader.listIntents('writer'));
+    await writer.writeIntent(id, body(id)); // finds its segment claimed, writes to a new one
+    await writer.intentDone(id); // its command committed
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  t.true((await fds()) - before <= 2, `${(await fds()) - before} more descriptors open after 40 claimed segments`);
+});
+
+test('a graceful close removes the log once every intent is done, and keeps it while one is not', async (t) => {
+  const { writer, reader } = await twoOwners(t);
+  await writer.writeIntent(1, body(1));
+  await writer.writeIntent(2, body(2));
+  await writer.intentDone(1);
+  t.false(await writer.closeIntents(), 'intent 2 is not done');
+  t.deepEqual((await reader.listIntents('writer')).intents.map((i) => i.id), [1, 2]);
+
+  const second = await twoOwners(t);
+  await second.writer.writeIntent(1, body(1));
+  await second.writer.intentDone(1);
+  t.true(await second.writer.closeIntents());
+  t.false((await second.reader.intentOwners()).includes('writer'));
+});

@@ -61,9 +61,29 @@ export class IntentLog {
     await this.removeIfFinished(seg);
   }
 
-  /** Segment names that belong to this process start (never read back as another run's leftovers). */
+  /**
+   * At a graceful stop, once nothing is in flight: closes the segments and removes them and the area,
+   * unless an intent is still open (not done: its command's outcome is unknown). True when removed.
+   */
+  async close(): Promise<boolean> {
+    const segments = new Set([...this.rotated, ...(this.current ? [this.current] : [])]);
+    this.current = null;
+    let clean = true;
+    for (const seg of segments) {
+      this.rotated.add(seg);
+      if (seg.open.size > 0 || seg.queue.length > 0 || seg.writing) clean = false;
+      else await this.removeIfFinished(seg);
+    }
+    if (clean) await rmdir(join(this.dir, this.owner)).catch(() => {});
+    return clean;
+  }
+
+  /**
+   * Segments this process start is writing: never read back as leftovers. One claimed by a recovery
+   * that took this process for dead is no longer written, and its own sweeps read it back.
+   */
   ownsSegment(name: string): boolean {
-    return name.startsWith(`${this.run}-`);
+    return name.startsWith(`${this.run}-`) && !name.endsWith(CLAIMED);
   }
 
   private enqueue(p: Pending): void {
@@ -96,12 +116,12 @@ export class IntentLog {
             seg.open.delete(p.id);
             this.enqueue(p);
           }
-          void this.removeIfFinished(seg);
         },
       )
       .finally(() => {
         seg.writing = false;
         this.pump(seg);
+        void this.removeIfFinished(seg);
       });
   }
 
@@ -173,15 +193,12 @@ export async function readIntents(dir: string, owner: string, skip: (segment: st
   let unreadable = 0;
   for (const found of (await readdirOrEmpty(join(dir, owner))).filter((n) => SEGMENT.test(n) && !skip(n)).sort()) {
     const name = found.endsWith(CLAIMED) ? found : `${found}${CLAIMED}`;
-    if (name !== found) {
-      const claimed = await rename(join(dir, owner, found), join(dir, owner, name)).then(() => true, (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') return false; // removed meanwhile (its writer finished with it)
-        throw err;
-      });
-      if (!claimed) continue;
-    }
+    // Gone from its name: claimed by another recoverer (read it too), or removed by its writer.
+    if (name !== found) await rename(join(dir, owner, found), join(dir, owner, name)).catch(ignoreMissing);
+    const text = await readFile(join(dir, owner, name), 'utf8').catch(ignoreMissing);
+    if (text === undefined) continue; // removed: its intents were done, or resolved by another recoverer
     segments.push(name);
-    const lines = (await readFile(join(dir, owner, name), 'utf8')).split('\n');
+    const lines = text.split('\n');
     const tail = lines.pop() ?? ''; // after the last newline: empty, or torn
     for (const line of lines) {
       const id = intentId(line);
@@ -213,6 +230,11 @@ export async function removeIntents(dir: string, owner: string, listing: IntentL
   await rmdir(area).catch((err: NodeJS.ErrnoException) => {
     if (!['ENOENT', 'ENOTEMPTY', 'EEXIST'].includes(err.code ?? '')) throw err;
   });
+}
+
+function ignoreMissing(err: NodeJS.ErrnoException): undefined {
+  if (err.code === 'ENOENT') return undefined;
+  throw err;
 }
 
 async function readdirOrEmpty(dir: string): Promise<string[]> {
