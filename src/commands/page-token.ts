@@ -4,8 +4,8 @@ import { invalidArgument } from '../errors/domain-error.js';
 export const DEFAULT_PAGE_SIZE = 1000;
 export const MAX_PAGE_SIZE = 10_000;
 
-export function pageSize(requested: number, fallback = DEFAULT_PAGE_SIZE): number {
-  if (requested < 0) throw invalidArgument('PAGE_SIZE_INVALID', 'page_size must not be negative');
+export function pageSize(requested: number, fallback = DEFAULT_PAGE_SIZE, field = 'page_size'): number {
+  if (requested < 0) throw invalidArgument('PAGE_SIZE_INVALID', `${field} must not be negative`);
   return Math.min(requested || fallback, MAX_PAGE_SIZE);
 }
 

@@ -8,7 +8,7 @@ import { invalidArgument, notFound } from '../errors/domain-error.js';
 import { validatePath } from '../paths/index.js';
 import { resolveAddress, type AddressInput } from './addressing.js';
 import { requireFound, requireKind, requireUsable } from './checks.js';
-import { decodePageToken, encodePageToken, pageSize } from './page-token.js';
+import { decodePageToken, DEFAULT_PAGE_SIZE, encodePageToken, pageSize } from './page-token.js';
 import type { BackendEntry, Services } from './services.js';
 
 export interface NodeView {
@@ -45,6 +45,31 @@ export async function listChildren(svc: Services, req: AddressInput & { pageSize
   const more = page.length > limit;
   if (more) page.length = limit;
   return { nodes: page, nextPageToken: more ? encodePageToken(`children:${dir.id}`, page[page.length - 1].name) : '' };
+}
+
+/**
+ * The live subtree below a directory, a page at a time, each with the token that resumes after it.
+ * The next page is read only when the caller asks for it (backpressure).
+ */
+export async function walkTree(
+  svc: Services,
+  req: AddressInput & { resumeToken: string; maxDepth: number; batchSize: number },
+): Promise<AsyncGenerator<{ nodes: NodeRecord[]; resumeToken: string }>> {
+  if (req.maxDepth < 0) throw invalidArgument('MAX_DEPTH_INVALID', 'max_depth must not be negative (0: no limit)');
+  const limit = pageSize(req.batchSize, DEFAULT_PAGE_SIZE, 'batch_size');
+  const dir = await findAddressed(svc, req);
+  requireKind(dir, 'DIRECTORY', 'read it with ReadFile');
+  const scope = `walk:${dir.id}:${req.maxDepth}`;
+  let after = decodePageToken<string>(req.resumeToken, scope);
+  return (async function* () {
+    for (;;) {
+      const page = await nodes.walkPage(svc.db, dir, after, limit, req.maxDepth);
+      if (page.length === 0) return;
+      after = page[page.length - 1].path;
+      yield { nodes: page, resumeToken: encodePageToken(scope, after) };
+      if (page.length < limit) return;
+    }
+  })();
 }
 
 export async function listNodeVersions(svc: Services, req: AddressInput & { pageSize: number; pageToken: string }) {

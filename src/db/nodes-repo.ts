@@ -211,6 +211,24 @@ export async function listChildren(
   return rows.map(toNode);
 }
 
+/**
+ * A page of the live subtree below `dir` (not `dir` itself) in path order, after `afterPath`; one
+ * range scan of the live-path index (paths are COLLATE "C": a subtree is one contiguous range).
+ * `maxDepth` 0: every depth.
+ */
+export async function walkPage(ex: Executor, dir: NodeRecord, afterPath: string | null, limit: number, maxDepth: number): Promise<NodeRecord[]> {
+  const low = afterPath ?? (dir.path === '' ? '' : `${dir.path}/`);
+  // '0' is the byte after '/': every path below dir sorts before `${dir.path}0`.
+  const high = dir.path === '' ? sql`` : sql` AND path < ${`${dir.path}0`}`;
+  const baseDepth = dir.path === '' ? 0 : dir.path.split('/').length;
+  const depth = maxDepth > 0 ? sql` AND length(path) - length(replace(path, '/', '')) < ${baseDepth + maxDepth}` : sql``;
+  const rows = await ex.rows(
+    sql`SELECT * FROM nodes WHERE backend_id = ${dir.backendId} AND ${LIVE} AND path > ${low}${high}${depth}
+        ORDER BY path LIMIT ${limit}`,
+  );
+  return rows.map(toNode);
+}
+
 /** The journal entry that created a node (the one of its first snapshot). */
 export async function createdBy(ex: Executor, node: NodeRecord): Promise<number | null> {
   const rows = await ex.rows(sql`SELECT journal_id FROM snapshots WHERE backend_id = ${node.backendId} AND node_id = ${node.id} AND version = 1`);

@@ -260,6 +260,11 @@ const EXPECTED: [string, Check][] = [
   ['filestore.v1.FileStoreService/MoveNode', (t, o) => (ok(t, o), t.like(first(o).node, { path: 'archive/reports', version: '2' }))],
   ['filestore.v1.FileStoreService/UpdateNodeMetadata', (t, o) => (ok(t, o), t.deepEqual(first(o).node.metadata, { owner: 'ann' }))],
   ['filestore.v1.FileStoreService/ListChildren', (t, o) => (ok(t, o), t.deepEqual(first(o).nodes.map((n: any) => n.path), ['archive']))],
+  ['filestore.v1.FileStoreService/WalkTree', (t, o) => {
+    ok(t, o);
+    t.deepEqual(o.responses.flatMap((r: any) => r.nodes.map((n: any) => n.path)), ['archive/reports', 'archive/reports/2026', 'archive/reports/2026/hello.txt']);
+    t.truthy(first(o).resumeToken);
+  }],
   ['filestore.v1.FileStoreService/DeleteNode', (t, o) => (ok(t, o), t.like(first(o).node, { path: 'archive', state: 'NODE_STATE_DELETED' }))],
   ['filestore.v1.JournalService/ListJournalEntries', (t, o) => {
     ok(t, o);

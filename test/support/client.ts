@@ -75,6 +75,20 @@ export class TestClient {
     return { node: node!, data: Buffer.concat(parts) };
   }
 
+  /** Runs WalkTree to its end (or `stopAfter` messages): its messages, in order. */
+  async walk(req: Partial<fsMessages.WalkTreeRequest>, stopAfter = Infinity): Promise<fsMessages.WalkTreeResponse[]> {
+    const stream = this.files.walkTree(fsMessages.WalkTreeRequest.fromPartial({ backendId: 1, ...req }), this.metadata());
+    const out: fsMessages.WalkTreeResponse[] = [];
+    for await (const msg of stream) {
+      out.push(msg);
+      if (out.length >= stopAfter) {
+        stream.cancel();
+        break;
+      }
+    }
+    return out;
+  }
+
   /** Opens EventsService.Subscribe. */
   subscribe(req: Partial<SubscribeRequest> = {}): Subscriber {
     return new Subscriber(this.eventsClient, req, this.metadata());

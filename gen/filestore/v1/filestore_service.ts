@@ -62,6 +62,24 @@ export interface ListChildrenResponse {
   nextPageToken: string;
 }
 
+export interface WalkTreeRequest {
+  backendId: number;
+  path: string;
+  nodeId: number;
+  /** From a previous response: continue after the last node it carried. Empty to start. */
+  resumeToken: string;
+  /** How deep to go: 1 is the children only; 0 means no limit. */
+  maxDepth: number;
+  /** Nodes per message: 0 means the default (1000); at most 10000. */
+  batchSize: number;
+}
+
+export interface WalkTreeResponse {
+  nodes: Node[];
+  /** Resumes the walk after this message's last node. */
+  resumeToken: string;
+}
+
 export interface CreateDirectoryRequest {
   backendId: number;
   path: string;
@@ -759,6 +777,264 @@ export const ListChildrenResponse: MessageFns<ListChildrenResponse> = {
     const message = createBaseListChildrenResponse();
     message.nodes = object.nodes?.map((e) => Node.fromPartial(e)) || [];
     message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseWalkTreeRequest(): WalkTreeRequest {
+  return { backendId: 0, path: "", nodeId: 0, resumeToken: "", maxDepth: 0, batchSize: 0 };
+}
+
+export const WalkTreeRequest: MessageFns<WalkTreeRequest> = {
+  encode(message: WalkTreeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.backendId !== 0) {
+      writer.uint32(8).int64(message.backendId);
+    }
+    if (message.path !== "") {
+      writer.uint32(18).string(message.path);
+    }
+    if (message.nodeId !== 0) {
+      writer.uint32(24).int64(message.nodeId);
+    }
+    if (message.resumeToken !== "") {
+      writer.uint32(34).string(message.resumeToken);
+    }
+    if (message.maxDepth !== 0) {
+      writer.uint32(40).int32(message.maxDepth);
+    }
+    if (message.batchSize !== 0) {
+      writer.uint32(48).int32(message.batchSize);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WalkTreeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWalkTreeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.backendId = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.nodeId = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.resumeToken = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.maxDepth = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.batchSize = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WalkTreeRequest {
+    return {
+      backendId: isSet(object.backendId)
+        ? globalThis.Number(object.backendId)
+        : isSet(object.backend_id)
+        ? globalThis.Number(object.backend_id)
+        : 0,
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      nodeId: isSet(object.nodeId)
+        ? globalThis.Number(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.Number(object.node_id)
+        : 0,
+      resumeToken: isSet(object.resumeToken)
+        ? globalThis.String(object.resumeToken)
+        : isSet(object.resume_token)
+        ? globalThis.String(object.resume_token)
+        : "",
+      maxDepth: isSet(object.maxDepth)
+        ? globalThis.Number(object.maxDepth)
+        : isSet(object.max_depth)
+        ? globalThis.Number(object.max_depth)
+        : 0,
+      batchSize: isSet(object.batchSize)
+        ? globalThis.Number(object.batchSize)
+        : isSet(object.batch_size)
+        ? globalThis.Number(object.batch_size)
+        : 0,
+    };
+  },
+
+  toJSON(message: WalkTreeRequest): unknown {
+    const obj: any = {};
+    if (message.backendId !== 0) {
+      obj.backendId = Math.round(message.backendId);
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.nodeId !== 0) {
+      obj.nodeId = Math.round(message.nodeId);
+    }
+    if (message.resumeToken !== "") {
+      obj.resumeToken = message.resumeToken;
+    }
+    if (message.maxDepth !== 0) {
+      obj.maxDepth = Math.round(message.maxDepth);
+    }
+    if (message.batchSize !== 0) {
+      obj.batchSize = Math.round(message.batchSize);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WalkTreeRequest>, I>>(base?: I): WalkTreeRequest {
+    return WalkTreeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WalkTreeRequest>, I>>(object: I): WalkTreeRequest {
+    const message = createBaseWalkTreeRequest();
+    message.backendId = object.backendId ?? 0;
+    message.path = object.path ?? "";
+    message.nodeId = object.nodeId ?? 0;
+    message.resumeToken = object.resumeToken ?? "";
+    message.maxDepth = object.maxDepth ?? 0;
+    message.batchSize = object.batchSize ?? 0;
+    return message;
+  },
+};
+
+function createBaseWalkTreeResponse(): WalkTreeResponse {
+  return { nodes: [], resumeToken: "" };
+}
+
+export const WalkTreeResponse: MessageFns<WalkTreeResponse> = {
+  encode(message: WalkTreeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.nodes) {
+      Node.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.resumeToken !== "") {
+      writer.uint32(18).string(message.resumeToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WalkTreeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWalkTreeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodes.push(Node.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.resumeToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WalkTreeResponse {
+    return {
+      nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => Node.fromJSON(e)) : [],
+      resumeToken: isSet(object.resumeToken)
+        ? globalThis.String(object.resumeToken)
+        : isSet(object.resume_token)
+        ? globalThis.String(object.resume_token)
+        : "",
+    };
+  },
+
+  toJSON(message: WalkTreeResponse): unknown {
+    const obj: any = {};
+    if (message.nodes?.length) {
+      obj.nodes = message.nodes.map((e) => Node.toJSON(e));
+    }
+    if (message.resumeToken !== "") {
+      obj.resumeToken = message.resumeToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WalkTreeResponse>, I>>(base?: I): WalkTreeResponse {
+    return WalkTreeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WalkTreeResponse>, I>>(object: I): WalkTreeResponse {
+    const message = createBaseWalkTreeResponse();
+    message.nodes = object.nodes?.map((e) => Node.fromPartial(e)) || [];
+    message.resumeToken = object.resumeToken ?? "";
     return message;
   },
 };
@@ -3447,6 +3723,21 @@ export const FileStoreServiceService = {
       Buffer.from(ListChildrenResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListChildrenResponse => ListChildrenResponse.decode(value),
   },
+  /**
+   * WalkTree streams every live node below a directory (not the directory itself) in path order
+   * (byte order of UTF-8), in batches, as fast as the client reads. A stream that breaks resumes
+   * with the last resume_token it received. Pages are read one after another, not from one snapshot:
+   * a node changed during the walk is seen in its old or its new place.
+   */
+  walkTree: {
+    path: "/filestore.v1.FileStoreService/WalkTree" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WalkTreeRequest): Buffer => Buffer.from(WalkTreeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WalkTreeRequest => WalkTreeRequest.decode(value),
+    responseSerialize: (value: WalkTreeResponse): Buffer => Buffer.from(WalkTreeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WalkTreeResponse => WalkTreeResponse.decode(value),
+  },
   /** CreateDirectory makes a directory, and its missing parents with `parents`. */
   createDirectory: {
     path: "/filestore.v1.FileStoreService/CreateDirectory" as const,
@@ -3554,6 +3845,13 @@ export interface FileStoreServiceServer extends UntypedServiceImplementation {
   getNode: handleUnaryCall<GetNodeRequest, GetNodeResponse>;
   /** ListChildren lists a directory in name order (byte order of UTF-8), a page at a time. */
   listChildren: handleUnaryCall<ListChildrenRequest, ListChildrenResponse>;
+  /**
+   * WalkTree streams every live node below a directory (not the directory itself) in path order
+   * (byte order of UTF-8), in batches, as fast as the client reads. A stream that breaks resumes
+   * with the last resume_token it received. Pages are read one after another, not from one snapshot:
+   * a node changed during the walk is seen in its old or its new place.
+   */
+  walkTree: handleServerStreamingCall<WalkTreeRequest, WalkTreeResponse>;
   /** CreateDirectory makes a directory, and its missing parents with `parents`. */
   createDirectory: handleUnaryCall<CreateDirectoryRequest, CreateDirectoryResponse>;
   /** WriteFile uploads a file: the first message is a header, the rest are chunks. */
@@ -3623,6 +3921,18 @@ export interface FileStoreServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListChildrenResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * WalkTree streams every live node below a directory (not the directory itself) in path order
+   * (byte order of UTF-8), in batches, as fast as the client reads. A stream that breaks resumes
+   * with the last resume_token it received. Pages are read one after another, not from one snapshot:
+   * a node changed during the walk is seen in its old or its new place.
+   */
+  walkTree(request: WalkTreeRequest, options?: Partial<CallOptions>): ClientReadableStream<WalkTreeResponse>;
+  walkTree(
+    request: WalkTreeRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WalkTreeResponse>;
   /** CreateDirectory makes a directory, and its missing parents with `parents`. */
   createDirectory(
     request: CreateDirectoryRequest,

@@ -12,6 +12,8 @@ import type {
   FileStoreServiceServer,
   ReadFileRequest,
   ReadFileResponse,
+  WalkTreeRequest,
+  WalkTreeResponse,
   WriteFileHeader,
   WriteFileRequest,
   WriteFileResponse,
@@ -52,7 +54,7 @@ async function writeFile(ctx: HandlerContext, call: ServerReadableStream<WriteFi
 }
 
 /** Waits until the stream wants more, or the client has gone (then the loop ends on `call.cancelled`). */
-function drainedOrGone(call: ServerWritableStream<ReadFileRequest, ReadFileResponse>): Promise<void> {
+function drainedOrGone<Req, Res>(call: ServerWritableStream<Req, Res>): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       call.off('drain', done);
@@ -78,6 +80,16 @@ async function readFile(ctx: HandlerContext, call: ServerWritableStream<ReadFile
   call.end();
 }
 
+async function walkTree(ctx: HandlerContext, call: ServerWritableStream<WalkTreeRequest, WalkTreeResponse>) {
+  authenticate(ctx, call.metadata);
+  const pages = await queries.walkTree(ctx.svc, call.request);
+  for await (const page of pages) {
+    if (call.cancelled) return;
+    if (!call.write({ nodes: page.nodes.map((n) => nodeToWire(n)), resumeToken: page.resumeToken })) await drainedOrGone(call);
+  }
+  call.end();
+}
+
 export function fileStoreHandlers(ctx: HandlerContext): FileStoreServiceServer {
   return {
     listBackends: unary(ctx, async () => ({ backends: queries.listBackends(ctx.svc).map(backendToWire) })),
@@ -89,6 +101,9 @@ export function fileStoreHandlers(ctx: HandlerContext): FileStoreServiceServer {
       const page = await queries.listChildren(ctx.svc, req);
       return { nodes: page.nodes.map((n) => nodeToWire(n)), nextPageToken: page.nextPageToken };
     }),
+    walkTree: (call: ServerWritableStream<WalkTreeRequest, WalkTreeResponse>) => {
+      walkTree(ctx, call).catch((err) => call.emit('error', toServiceError(err, ctx.log)));
+    },
     createDirectory: unary(ctx, async (req, actor) => resultToWire(await createDirectoryCommand(ctx.svc, actor, req))),
     writeFile: (call: ServerReadableStream<WriteFileRequest, WriteFileResponse>, callback: sendUnaryData<WriteFileResponse>) => {
       writeFile(ctx, call).then(
