@@ -10,12 +10,13 @@
 //              and 4 KiB WriteFile; then events: delivery latency to 10 subscribers under an open-loop
 //              load, and CreateDirectory c=16 with and without them (the real server only);
 //              last, rollups, on servers of its own with BullMQ in Redis: 16 writers in 16 subtrees with
-//              rollups off and on (twice), and a full recompute of a bulk-loaded 1,000,100-node tree
+//              rollups off and on (twice), and a full recompute of a bulk-loaded 1,000,100-node tree;
+//              listing, on a server of its own: ListChildren of 10,000 entries, WalkTree of ~1,010,000 nodes
 //
 // Every point runs against the twin and the real server with the same client, back to back.
 // Prints the tables, then one line of JSON. Env: FILESTORE_BENCH_SECONDS (per point, default 5),
 // FILESTORE_BENCH_DB=pglite, FILESTORE_BENCH_STREAM_MIB (256), FILESTORE_BENCH_STREAM_RUNS (3),
-// FILESTORE_BENCH_ONLY (streaming,unary,events,rollups: a subset to run), FILESTORE_BENCH_REDIS_URL,
+// FILESTORE_BENCH_ONLY (streaming,unary,events,rollups,listing: a subset to run), FILESTORE_BENCH_REDIS_URL,
 // FILESTORE_BENCH_ROLLUP_TREE (top,sub,files),
 // TEST_DATABASE_URL (admin connection, default postgres://postgres@127.0.0.1:5432/test).
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -38,6 +39,7 @@ import { createDirectoryPoint } from './scenarios/create-directory.js';
 import { downloadTransfer } from './scenarios/download.js';
 import { eventsScenario } from './scenarios/events.js';
 import { getDirectoryPoint, getNodePoint } from './scenarios/get-node.js';
+import { listingScenario } from './scenarios/listing.js';
 import { rollupsScenario } from './scenarios/rollups.js';
 import { startPeakWindow } from './scenarios/peak-rss.js';
 import { interleaved, type Transfer } from './scenarios/streaming.js';
@@ -82,6 +84,11 @@ async function measure(dataDir: string, results: Results): Promise<void> {
   else if (only.has('rollups')) {
     log('· rollups (servers of its own)');
     results.rollups = await rollupsScenario(settings, dataDir, log);
+  }
+  if (only.has('listing') && settings.db !== 'pg') log('· listing skipped: it needs PostgreSQL (FILESTORE_BENCH_DB=pglite)');
+  else if (only.has('listing')) {
+    log('· listing (a server of its own)');
+    results.listing = await listingScenario(settings, dataDir, log);
   }
 }
 

@@ -8,7 +8,10 @@ import {
   type CreateDirectoryResponse,
   type GetNodeRequest,
   type GetNodeResponse,
+  type ListChildrenRequest,
+  type ListChildrenResponse,
   type ReadFileRequest,
+  type WalkTreeRequest,
   type WriteFileHeader,
   type WriteFileResponse,
 } from '../../gen/filestore/v1/filestore_service.js';
@@ -33,6 +36,21 @@ export class BenchClient {
 
   getNode(req: GetNodeRequest): Promise<GetNodeResponse> {
     return new Promise((resolve, reject) => this.raw.getNode(req, (err, res) => (err ? reject(err) : resolve(res))));
+  }
+
+  listChildren(req: ListChildrenRequest): Promise<ListChildrenResponse> {
+    return new Promise((resolve, reject) => this.raw.listChildren(req, (err, res) => (err ? reject(err) : resolve(res))));
+  }
+
+  /** Walks to the end, counting the nodes without keeping them. */
+  async walk(req: WalkTreeRequest): Promise<{ nodes: number; messages: number }> {
+    let nodes = 0;
+    let messages = 0;
+    for await (const msg of this.raw.walkTree(req)) {
+      nodes += msg.nodes.length;
+      messages++;
+    }
+    return { nodes, messages };
   }
 
   /** Uploads `chunkCount` messages of `chunk` (the last one cut to `totalBytes`) after a header. */

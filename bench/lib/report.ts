@@ -2,11 +2,13 @@
 import type { DiskResult } from '../baselines/disk.js';
 import type { EventsResult, Spread } from '../scenarios/events.js';
 import type { PeakRss } from '../scenarios/peak-rss.js';
+import type { ListingResult } from '../scenarios/listing.js';
 import type { RollupsResult } from '../scenarios/rollups.js';
 import type { StreamResult } from '../scenarios/streaming.js';
 import type { LoopResult } from './closed-loop.js';
 import type { Settings } from './env.js';
 import type { CpuShare } from './proc.js';
+import { listingReport } from './report-listing.js';
 import { rollupsReport } from './report-rollups.js';
 import { fmtInt, fmtMiB, fmtMs, fmtPct, renderTable, round } from './table.js';
 import { EVENT_DELIVERY_P99_MAX_MS, EVENT_WRITERS_KEEP, PEAK_RSS_MAX_MIB, TARGETS } from './targets.js';
@@ -23,6 +25,7 @@ export interface Results {
   rss?: { ours: PeakRss; twin: PeakRss };
   events?: EventsResult;
   rollups?: RollupsResult;
+  listing?: ListingResult;
 }
 
 export const key = (name: string, c?: number) => (c === undefined ? name : `${name} c=${c}`);
@@ -221,6 +224,12 @@ export function report(results: Results, settings: Settings, meta: Record<string
     out.push(text, '');
     json.rollups = rollupsJson;
     flagged ||= flag;
+  }
+
+  if (results.listing) {
+    const { text, json: listingJson } = listingReport(results.listing);
+    out.push(text, '');
+    json.listing = listingJson;
   }
 
   out.push(

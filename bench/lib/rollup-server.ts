@@ -26,26 +26,32 @@ export interface RollupServer {
 let started = 0;
 
 export async function startRollupServer(settings: Settings, redis: BenchRedis, dataDir: string, rollups: 'on' | 'off'): Promise<RollupServer> {
-  const n = ++started;
-  const database = await createDatabase(settings.adminUrl, `rollups${n}`);
-  const dir = await mkdtemp(path.join(dataDir, `rollups-${n}-`));
-  const prefix = `${redis.prefix}-${n}`;
-  const served = await realServer(dir, database.url, {
+  const prefix = `${redis.prefix}-${started + 1}`;
+  const s = await startDbServer(settings, dataDir, 'rollups', {
     FILESTORE_ROLLUPS: rollups,
     FILESTORE_WORKERS: 'on',
     REDIS_URL: redis.url,
     FILESTORE_QUEUE_PREFIX: prefix,
   });
+  return { ...s, prefix };
+}
+
+/** A real server on a fresh PostgreSQL database of its own, with a connection for the bench to its database. */
+export async function startDbServer(settings: Settings, dataDir: string, label: string, extra: Record<string, string> = {}): Promise<Omit<RollupServer, 'prefix'>> {
+  const n = ++started;
+  const database = await createDatabase(settings.adminUrl, `${label}${n}`);
+  const dir = await mkdtemp(path.join(dataDir, `${label}-${n}-`));
+  const served = await realServer(dir, database.url, extra);
   const client = new BenchClient(served.address);
   const db = new pg.Client({ connectionString: database.url });
   await db.connect();
-  const stop = defer(`stop rollups server ${n}`, async () => {
+  const stop = defer(`stop ${label} server ${n}`, async () => {
     client.close();
     await db.end().catch(() => {});
     await served.stop();
     await database.drop();
   });
-  return { served, client, db, database: database.name, prefix, stop };
+  return { served, client, db, database: database.name, stop };
 }
 
 /** Backend 1's root directory id, once the server has created it. */

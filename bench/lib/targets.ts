@@ -24,3 +24,8 @@ export const EVENT_WRITERS_KEEP: RatioTarget = { min: 0.9, text: '≥ 90%' };
 
 /** WriteFile 4 KiB, 16 writers in 16 subtrees: with rollups on, at least this share of the rate with them off. */
 export const ROLLUP_WRITERS_KEEP: RatioTarget = { min: 0.8, text: '≥ 80%' };
+
+/** ListChildren of a 10,000-entry directory, every page at the largest page size: at most this, in total. */
+export const LIST_CHILDREN_10K_MAX_MS = 200;
+/** WalkTree of a ~1,000,000-node backend: at least this many nodes per second, with flat server memory. */
+export const WALK_TREE_MIN_PER_SEC = 100_000;

@@ -16,6 +16,7 @@ import type { BenchRedis } from '../lib/redis.js';
 import { rootId, startRollupServer } from '../lib/rollup-server.js';
 import { sampleRss, type RssWindow } from '../lib/rss-sampler.js';
 import { rootRollup, type RollupRoot } from './rollups-writers.js';
+import { loadTree } from '../lib/bulk-tree.js';
 
 const TIMEOUT_MS = 180_000;
 const RSS_EVERY_MS = 50;
@@ -59,33 +60,6 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const t0 = performance.now();
   const r = await fn();
   return [r, performance.now() - t0];
-}
-
-/** The tree under root: t<i> directories, t<i>/s<j> directories, t<i>/s<j>/f<k>.bin files of 1000 + k bytes. */
-async function loadTree(db: pg.Client, root: number, tree: RecomputeResult['tree']): Promise<void> {
-  await db.query('BEGIN');
-  await db.query(
-    `INSERT INTO nodes (backend_id, id, parent_id, path, name, kind, state, size_bytes)
-     SELECT 1, nextval('node_id_seq'), $1, 't' || i, 't' || i, 'DIRECTORY', 'ACTIVE', 0 FROM generate_series(0, $2 - 1) i`,
-    [root, tree.top],
-  );
-  await db.query(
-    `INSERT INTO nodes (backend_id, id, parent_id, path, name, kind, state, size_bytes)
-     SELECT 1, nextval('node_id_seq'), t.id, t.path || '/s' || j, 's' || j, 'DIRECTORY', 'ACTIVE', 0
-     FROM nodes t, generate_series(0, $2 - 1) j WHERE t.backend_id = 1 AND t.parent_id = $1 AND t.kind = 'DIRECTORY' AND t.path LIKE 't%'`,
-    [root, tree.sub],
-  );
-  await db.query(
-    `INSERT INTO nodes (backend_id, id, parent_id, path, name, kind, state, size_bytes)
-     SELECT 1, nextval('node_id_seq'), s.id, s.path || '/f' || k || '.bin', 'f' || k || '.bin', 'FILE', 'ACTIVE', 1000 + k
-     FROM nodes s, generate_series(0, $1 - 1) k WHERE s.backend_id = 1 AND s.kind = 'DIRECTORY' AND s.path LIKE 't%/s%'`,
-    [tree.files],
-  );
-  await db.query(
-    `INSERT INTO rollups (backend_id, dir_id) SELECT 1, id FROM nodes WHERE backend_id = 1 AND kind = 'DIRECTORY' AND path <> '' ON CONFLICT DO NOTHING`,
-  );
-  await db.query('COMMIT');
-  await db.query('ANALYZE nodes, rollups');
 }
 
 async function sqlBaseline(db: pg.Client): Promise<RecomputeResult['baseline']> {
