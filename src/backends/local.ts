@@ -226,7 +226,7 @@ export class LocalBackend implements Backend {
 
   async removeIntents(owner: string, listing: IntentListing): Promise<void> {
     if (!SAFE_NAME.test(owner)) return;
-    await removeIntents(this.intentsDir, owner, listing);
+    await removeIntents(this.intentsDir, owner, listing, owner === this.instanceId && !!this.opened);
   }
 
   private ownRun(owner: string, segment: string): boolean {

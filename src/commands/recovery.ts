@@ -149,7 +149,7 @@ async function resolveIntents(
           unsettled.push(entry);
         }
       }
-      if (settled) await backend.removeIntents(owner, read).catch(() => {});
+      if (settled && (!mine || read.segments.length)) await backend.removeIntents(owner, read).catch(() => {});
       else owners.add(owner);
       if (unreadable) report.unresolved.push({ id: 0, command: '?', error: `${unreadable} intents of ${owner} cannot be read or name another entry or owner` });
     }

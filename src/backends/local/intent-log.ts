@@ -139,7 +139,9 @@ export class IntentLog {
     const atPath = await stat(join(this.dir, this.owner, seg.name)).catch(() => null);
     if (!atPath || atPath.ino !== (await fh.stat()).ino) throw new SegmentGone();
     if (!seg.entrySynced) {
-      await syncDirectory(join(this.dir, this.owner));
+      await syncDirectory(join(this.dir, this.owner)).catch((err: NodeJS.ErrnoException) => {
+        throw err.code === 'ENOENT' ? new SegmentGone() : err;
+      });
       seg.entrySynced = true;
     }
   }
@@ -221,12 +223,16 @@ function intentId(line: string): number | null {
   }
 }
 
-/** Removes the segments a listing came from and, when nothing is left, the area. */
-export async function removeIntents(dir: string, owner: string, listing: IntentListing): Promise<void> {
+/**
+ * Removes the segments a listing came from and, when nothing is left, the area (`keepArea`: not the
+ * area of a log this process is writing).
+ */
+export async function removeIntents(dir: string, owner: string, listing: IntentListing, keepArea: boolean): Promise<void> {
   const area = join(dir, owner);
   for (const name of listing.segments) {
     if (SEGMENT.test(name)) await rm(join(area, name), { force: true });
   }
+  if (keepArea) return;
   await rmdir(area).catch((err: NodeJS.ErrnoException) => {
     if (!['ENOENT', 'ENOTEMPTY', 'EEXIST'].includes(err.code ?? '')) throw err;
   });
