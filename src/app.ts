@@ -164,7 +164,8 @@ export async function startApp(config: Config, log: Logger = pino({ level: confi
  */
 async function closeOwnAreas(svc: Services): Promise<boolean> {
   await settleStuckIntents(svc, true);
-  let leftovers = svc.stuckIntents.size > 0;
+  // A command still running after a forced drain may yet write an intent: its row must stay.
+  let leftovers = svc.stuckIntents.size > 0 || svc.inFlight.size > 0;
   for (const { backend } of svc.backends.list()) {
     if (!(await backend.closeIntents().catch(() => false))) leftovers = true;
     await backend.removeStagingArea(svc.instanceId).catch(() => {});

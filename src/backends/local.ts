@@ -9,7 +9,7 @@ import { mkdir, open, readdir, realpath, rename, rm, rmdir, stat, unlink } from 
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Backend, EntryStat, IntentListing, ReadOptions, StagedContent, StageOptions } from './backend.js';
-import { failedPrecondition, invalidArgument, resourceExhausted } from '../errors/domain-error.js';
+import { failedPrecondition, invalidArgument, resourceExhausted, unavailable } from '../errors/domain-error.js';
 import { Jail, lstatOrNull, RESERVED_DIR, type Resolved } from './local/containment.js';
 import { copyFileDurable, copyTree } from './local/copy-tree.js';
 import * as E from './local/errors.js';
@@ -200,6 +200,7 @@ export class LocalBackend implements Backend {
   }
 
   async writeIntent(id: number, body: string): Promise<void> {
+    if (this.state.intents.closed) throw unavailable('SERVER_SHUTTING_DOWN', 'the server is stopping; retry on another instance');
     try {
       await this.state.intents.append(id, body);
     } catch (err) {

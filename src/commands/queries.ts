@@ -60,13 +60,20 @@ export async function walkTree(
   const dir = await findAddressed(svc, req);
   requireKind(dir, 'DIRECTORY', 'read it with ReadFile');
   const scope = `walk:${dir.id}:${req.maxDepth}`;
-  let after = decodePageToken<string>(req.resumeToken, scope);
+  // The token holds the last path relative to the directory, so that a resume stays inside it even
+  // after the directory moved.
+  const rel = decodePageToken<unknown>(req.resumeToken, scope);
+  if (rel !== null && (typeof rel !== 'string' || rel === '')) {
+    throw invalidArgument('PAGE_TOKEN_INVALID', 'resume_token is not one this service issued; pass it unchanged or start over with an empty token');
+  }
+  const prefix = dir.path === '' ? '' : `${dir.path}/`;
+  let after = rel === null ? null : `${prefix}${rel}`;
   return (async function* () {
     for (;;) {
       const page = await nodes.walkPage(svc.db, dir, after, limit, req.maxDepth);
       if (page.length === 0) return;
       after = page[page.length - 1].path;
-      yield { nodes: page, resumeToken: encodePageToken(scope, after) };
+      yield { nodes: page, resumeToken: encodePageToken(scope, after.slice(prefix.length)) };
       if (page.length < limit) return;
     }
   })();

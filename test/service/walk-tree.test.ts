@@ -67,3 +67,14 @@ test('refused: a file, a missing path, a token of another walk, a negative depth
   await refused({ path: 'a', maxDepth: -1 }, status.INVALID_ARGUMENT, 'MAX_DEPTH_INVALID');
   await refused({ path: 'a', batchSize: -1 }, status.INVALID_ARGUMENT, 'PAGE_SIZE_INVALID');
 });
+
+// Serial: it changes the tree the other tests walk, and removes what it made before they run.
+test.serial('a walk resumed after its directory moved goes on inside it, at its new place', async (t) => {
+  for (const d of ['mv1', 'mv1/x', 'mv1/y']) await s.client.fs('createDirectory', { backendId: 1, path: d });
+  const [first] = await s.client.walk({ path: 'mv1', batchSize: 1 }, 1);
+  t.deepEqual(paths([first!]), ['mv1/x']);
+  await s.client.fs('moveNode', { backendId: 1, path: 'mv1', targetPath: 'zz' });
+  const rest = await s.client.walk({ path: 'zz', resumeToken: first!.resumeToken });
+  t.deepEqual(paths(rest), ['zz/y']);
+  await s.client.fs('deleteNode', { backendId: 1, path: 'zz', recursive: true });
+});

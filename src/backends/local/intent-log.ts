@@ -66,6 +66,7 @@ export class IntentLog {
    * unless an intent is still open (not done: its command's outcome is unknown). True when removed.
    */
   async close(): Promise<boolean> {
+    this.closed = true;
     const segments = new Set([...this.rotated, ...(this.current ? [this.current] : [])]);
     this.current = null;
     let clean = true;
@@ -74,9 +75,16 @@ export class IntentLog {
       if (seg.open.size > 0 || seg.queue.length > 0 || seg.writing) clean = false;
       else await this.removeIfFinished(seg);
     }
-    if (clean) await rmdir(join(this.dir, this.owner)).catch(() => {});
-    return clean;
+    if (!clean) return false;
+    // Not empty: segments claimed by a recovery that did not finish, or an earlier run's.
+    return rmdir(join(this.dir, this.owner)).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
+    );
   }
+
+  /** Closed for a graceful stop: no more appends. */
+  closed = false;
 
   /**
    * Segments this process start is writing: never read back as leftovers. One claimed by a recovery

@@ -86,6 +86,7 @@ async function walkTree(ctx: HandlerContext, call: ServerWritableStream<WalkTree
   for await (const page of pages) {
     if (call.cancelled) return;
     if (!call.write({ nodes: page.nodes.map((n) => nodeToWire(n)), resumeToken: page.resumeToken })) await drainedOrGone(call);
+    if (call.cancelled) return;
   }
   call.end();
 }
