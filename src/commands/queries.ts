@@ -2,7 +2,8 @@
 import type { Readable } from 'node:stream';
 import * as journal from '../db/journal-repo.js';
 import * as nodes from '../db/nodes-repo.js';
-import { findLiveWithRollup, readRollup, rollupsRecorded, sumSubtree } from '../db/rollups-repo.js';
+import { findLiveWithRollupBatched } from '../db/node-lookups.js';
+import { readRollup, rollupsRecorded, sumSubtree } from '../db/rollups-repo.js';
 import type { JournalRecord, JournalStatus, NodeRecord, RollupRecord, SnapshotRecord } from '../db/records.js';
 import { invalidArgument, notFound } from '../errors/domain-error.js';
 import { validatePath } from '../paths/index.js';
@@ -27,7 +28,7 @@ async function findAddressed(svc: Services, req: AddressInput): Promise<NodeReco
 
 export async function getNode(svc: Services, req: AddressInput): Promise<NodeView> {
   const addr = await resolveAddress(svc, req);
-  const found = rollupsRecorded() ? await findLiveWithRollup(svc.db, addr.backendId, addr.path) : null;
+  const found = rollupsRecorded() ? await findLiveWithRollupBatched(svc.db, addr.backendId, addr.path) : null;
   if (found?.rollup) return { node: found.node, rollup: found.rollup }; // the common case: one statement
   const node = found?.node ?? requireFound(await nodes.findLive(svc.db, addr.backendId, addr.path), addr.backendId, addr.path, addr.nodeId);
   if (node.kind !== 'DIRECTORY') return { node };

@@ -189,19 +189,45 @@ function pendingState(r: Row): 'PENDING' | 'UP_TO_DATE' {
  * GetNode in one statement: the live node at `path` and, for a directory, its folded rollup with the
  * same PENDING/STALE rule as readRollup. `rollup` null: a file, or a directory without a row yet.
  */
-export async function findLiveWithRollup(ex: Executor, backendId: number, path: string): Promise<{ node: NodeRecord; rollup: RollupRecord | null } | null> {
+export async function findLiveWithRollup(ex: Executor, backendId: number, path: string): Promise<LiveWithRollup | null> {
   const rows = await ex.rows(
-    sql`SELECT n.*, r.dir_id AS r_dir_id, r.size_bytes AS r_size_bytes, r.file_count AS r_file_count, r.dir_count AS r_dir_count,
-               r.stale AS r_stale, r.calculated_at AS r_calculated_at, w.scanned, w.mine
-        FROM nodes n
-        LEFT JOIN rollups r ON n.kind = 'DIRECTORY' AND r.backend_id = n.backend_id AND r.dir_id = n.id
-        LEFT JOIN LATERAL (${pendingScan('n')} WHERE r.dir_id IS NOT NULL) w ON true
+    sql`SELECT ${LIVE_WITH_ROLLUP_COLUMNS}
+        FROM nodes n ${ROLLUP_JOINS}
         WHERE n.backend_id = ${backendId} AND n.path = ${path} AND n.state <> 'DELETED'`,
   );
-  if (!rows.length) return null;
-  const r = rows[0];
-  if (r.r_dir_id === null || r.r_dir_id === undefined) return { node: toNode(r), rollup: null };
-  return { node: toNode(r), rollup: rollupOf(r, 'r_', pendingState(r)) };
+  return rows.length ? liveWithRollup(rows[0]) : null;
+}
+
+const LIVE_WITH_ROLLUP_COLUMNS = sql.raw(`n.*, r.dir_id AS r_dir_id, r.size_bytes AS r_size_bytes, r.file_count AS r_file_count,
+  r.dir_count AS r_dir_count, r.stale AS r_stale, r.calculated_at AS r_calculated_at, w.scanned, w.mine`);
+const ROLLUP_JOINS = sql`LEFT JOIN rollups r ON n.kind = 'DIRECTORY' AND r.backend_id = n.backend_id AND r.dir_id = n.id
+        LEFT JOIN LATERAL (${pendingScan('n')} WHERE r.dir_id IS NOT NULL) w ON true`;
+
+function liveWithRollup(r: Row): LiveWithRollup {
+  const rollup = r.r_dir_id === null || r.r_dir_id === undefined ? null : rollupOf(r, 'r_', pendingState(r));
+  return { node: toNode(r), rollup };
+}
+
+export interface LiveWithRollup {
+  node: NodeRecord;
+  rollup: RollupRecord | null;
+}
+
+/**
+ * GetNode's statement, for several paths of one backend at once: the live node at each path and, for
+ * a directory, its folded rollup with the same PENDING/STALE rule as readRollup (`rollup` null: a file,
+ * or a directory without a row yet); null where no node is live.
+ */
+export async function findLiveWithRollups(ex: Executor, backendId: number, paths: string[]): Promise<(LiveWithRollup | null)[]> {
+  const rows = await ex.rows(
+    sql`SELECT q.i, ${LIVE_WITH_ROLLUP_COLUMNS}
+        FROM jsonb_array_elements_text(${JSON.stringify(paths)}::jsonb) WITH ORDINALITY AS q(path, i)
+        JOIN nodes n ON n.backend_id = ${backendId} AND n.path = q.path COLLATE "C" AND n.state <> 'DELETED'
+        ${ROLLUP_JOINS}`,
+  );
+  const out: (LiveWithRollup | null)[] = paths.map(() => null);
+  for (const r of rows) out[int(r.i) - 1] = liveWithRollup(r);
+  return out;
 }
 
 /** Sums a directory's live subtree now (the rollup when recording is off, and the truth tests compare with). */
