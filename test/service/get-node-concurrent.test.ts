@@ -26,7 +26,7 @@ const answer = (path: string) =>
 
 test('200 concurrent GetNode calls over files, directories and missing paths each answer as one alone does', async (t) => {
   const paths = [...DIRS, ...FILES, ...DIRS.map((d) => `${d}/missing`), 'nowhere', ''];
-  const alone = [];
+  const alone: Awaited<ReturnType<typeof answer>>[] = [];
   for (const p of paths) alone.push(await answer(p));
   const order = Array.from({ length: 200 }, (_, i) => paths[(i * 7) % paths.length]);
   const together = await Promise.all(order.map(answer));
