@@ -82,16 +82,21 @@ export async function recover(svc: Services, lease: Lease, opts: RecoverOptions)
  * Per backend, the owners of intents or staging areas (listed before liveness is read: an owner makes
  * its areas only after it took its lock) that are dead; empty when this process cannot judge.
  */
-async function deadOwners(svc: Services, lease: Lease, judging: boolean): Promise<Map<number, { owners: string[]; dead: Set<string> }>> {
-  const out = new Map<number, { owners: string[]; dead: Set<string> }>();
+async function deadOwners(svc: Services, lease: Lease, judging: boolean): Promise<OwnerSurvey> {
+  const out: OwnerSurvey = new Map();
   for (const { id, backend } of svc.backends.list()) {
-    const owners = [...new Set([...(await backend.intentOwners()), ...(await backend.stagingOwners())])];
+    const staged = new Set(await backend.stagingOwners());
+    const owners = [...new Set([...(await backend.intentOwners()), ...staged])];
     const others = owners.filter((o) => o !== svc.instanceId);
     const dead = judging && lease.canJudge() ? await instances.deadOwners(lease.executor, others, svc.instanceId, lease.exclusive) : new Set<string>();
-    out.set(id, { owners, dead });
+    out.set(id, { owners, staged, dead });
   }
   return out;
 }
+
+/** Per backend: the owners of intents or staging, those with staging, and those that are dead. */
+type OwnerSurvey = Map<number, { owners: string[]; staged: Set<string>; dead: Set<string> }>;
+const NOBODY = { owners: [] as string[], staged: new Set<string>(), dead: new Set<string>() };
 
 /** Owners that still have intents or staging on some backend: their instance rows stay, so they are judged again. */
 async function ownersWithLeftovers(svc: Services): Promise<string[]> {
@@ -114,7 +119,7 @@ interface Unsettled {
  */
 async function resolveIntents(
   svc: Services,
-  dead: Map<number, { owners: string[]; dead: Set<string> }>,
+  dead: OwnerSurvey,
   recoverer: Recoverer,
   report: RecoveryReport,
 ): Promise<Unsettled> {
@@ -126,7 +131,7 @@ async function resolveIntents(
   unsettled.push(...svc.stuckIntents.entries());
   const owners = new Set<string>();
   for (const { id: backendId, backend } of svc.backends.list()) {
-    const { owners: listed, dead: gone } = dead.get(backendId) ?? { owners: [], dead: new Set<string>() };
+    const { owners: listed, dead: gone } = dead.get(backendId) ?? NOBODY;
     for (const owner of listed) {
       // This process's own: what an earlier run with its id left, and segments a recovery claimed
       // while taking it for dead (its current segments are not listed).
@@ -149,8 +154,8 @@ async function resolveIntents(
           unsettled.push(entry);
         }
       }
-      if (settled && (!mine || read.segments.length)) await backend.removeIntents(owner, read).catch(() => {});
-      else owners.add(owner);
+      if (!settled) owners.add(owner);
+      else if (!mine || read.segments.length) await backend.removeIntents(owner, read).catch(() => {});
       if (unreadable) report.unresolved.push({ id: 0, command: '?', error: `${unreadable} intents of ${owner} cannot be read or name another entry or owner` });
     }
   }
@@ -192,14 +197,13 @@ function stagingKeysOf(pending: { instanceId: string; plan: Json }[]): Set<strin
  * Removes what dead owners left in staging (and, at start, this process's own leftovers), but what
  * PENDING entries and unresolved intents still need.
  */
-async function sweepStaging(svc: Services, dead: Map<number, { owners: string[]; dead: Set<string> }>, startup: boolean, unsettled: Unsettled): Promise<number> {
+async function sweepStaging(svc: Services, dead: OwnerSurvey, startup: boolean, unsettled: Unsettled): Promise<number> {
   const keep = stagingKeysOf(await journal.pendingPlans(svc.db));
   for (const key of unsettled.stagingKeys) keep.add(key);
   let removed = 0;
   for (const { id: backendId, backend } of svc.backends.list()) {
-    const { owners, dead: gone } = dead.get(backendId) ?? { owners: [], dead: new Set<string>() };
-    const staged = new Set(await backend.stagingOwners());
-    for (const owner of owners.filter((o) => staged.has(o))) {
+    const { staged, dead: gone } = dead.get(backendId) ?? NOBODY;
+    for (const owner of staged) {
       const mine = owner === svc.instanceId;
       if (mine ? !startup : !gone.has(owner)) continue;
       for (const key of await backend.listStaging(owner)) {
