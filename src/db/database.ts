@@ -97,9 +97,22 @@ const RESULT_TYPES = {
     TEXT_TYPES.has(typeId) ? keepText : pg.types.getTypeParser(typeId, format)) as typeof pg.types.getTypeParser,
 };
 
+const plannedEachCall = new WeakSet<SQL>();
+
+/**
+ * Marks a statement to be planned on every call, with its values, instead of prepared once: for a
+ * statement over a batch, whose best plan depends on the batch's and the tables' sizes (a plan cached
+ * while the tables were small scans them whole later).
+ */
+export function planEachCall(q: SQL): SQL {
+  plannedEachCall.add(q);
+  return q;
+}
+
 function pgQuery(q: SQL): pg.QueryConfig {
   const { sql: text, params } = dialect.sqlToQuery(q);
-  return { name: statementName(text), text, values: params, types: RESULT_TYPES } as pg.QueryConfig;
+  const name = plannedEachCall.has(q) ? undefined : statementName(text);
+  return { name, text, values: params, types: RESULT_TYPES } as pg.QueryConfig;
 }
 
 function pgExecutor(client: pg.Pool | pg.PoolClient): Executor {

@@ -1,0 +1,85 @@
+// The statement of a group commit (docs/decisions/008): for a batch of commands that each create one
+// node below an existing directory, the checks, the journal entries (PENDING), the node rows, their
+// snapshots and rollup bookkeeping, all in one statement. A command the statement cannot take as is
+// (its parent missing or not a usable directory, its path taken, its idempotency key in use, or a
+// batch-mate on the same path) gets no row at all, and runs on its own.
+import { sql } from 'drizzle-orm';
+import { planEachCall, type Executor } from './database.js';
+import { ENTRY_COLUMNS, type IdentifiedEntry } from './journal-repo.js';
+import { insertedNodesCtes } from './rollups-repo.js';
+import { toNode, type Json, type NodeKind, type NodeRecord } from './records.js';
+
+export interface NodeCreation {
+  entry: IdentifiedEntry;
+  parentPath: string;
+  name: string;
+  kind: NodeKind;
+  sizeBytes: number;
+  sha256: string | null;
+  metadata: Json;
+}
+
+/** Per creation, in the order given: the node it inserted, or null (nothing was written for it). */
+export async function insertCommandsWithNodes(tx: Executor, creations: NodeCreation[]): Promise<(NodeRecord | null)[]> {
+  const input = creations.map(({ entry: e, ...n }, ord) => ({
+    ord,
+    id: e.id,
+    backend_id: e.backendId,
+    path: e.path,
+    parent_path: n.parentPath,
+    name: n.name,
+    kind: n.kind,
+    size_bytes: n.sizeBytes,
+    sha256: n.sha256,
+    metadata: n.metadata,
+    command: e.command,
+    principal: e.principal,
+    idempotency_key: e.idempotencyKey,
+    params_hash: e.paramsHash,
+    params: e.params,
+    plan: e.plan,
+    instance_id: e.instanceId,
+  }));
+  const rows = await tx.rows<Record<string, unknown> & { ord: number }>(
+    planEachCall(sql`WITH input AS (
+          SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb) AS i(
+            ord int4, id int8, backend_id int8, path text, parent_path text, name text, kind text, size_bytes int8, sha256 text,
+            metadata jsonb, command text, principal text, idempotency_key text, params_hash text, params jsonb, plan jsonb, instance_id text)
+        ),
+        -- One index probe per command (LATERAL): never a scan of nodes, whatever the planner thinks of their number.
+        ok AS (
+          SELECT DISTINCT ON (i.backend_id, i.path) i.*, p.id AS parent_id
+          FROM input i CROSS JOIN LATERAL (
+            SELECT n.id FROM nodes n
+            WHERE n.backend_id = i.backend_id AND n.path = i.parent_path
+              AND n.state <> 'DELETED' AND n.state IN ('ACTIVE', 'INCONSISTENT') AND n.kind = 'DIRECTORY'
+            FOR SHARE
+          ) p
+          WHERE i.idempotency_key IS NULL OR NOT EXISTS (
+            SELECT 1 FROM journal_entries j
+            WHERE j.principal = i.principal AND j.idempotency_key = i.idempotency_key AND j.idempotency_active)
+          ORDER BY i.backend_id, i.path, i.ord
+        ),
+        changed AS (
+          INSERT INTO nodes (backend_id, parent_id, path, name, kind, size_bytes, sha256, metadata)
+          SELECT backend_id, parent_id, path, name, kind, size_bytes, sha256, metadata FROM ok ORDER BY backend_id, path
+          ON CONFLICT (backend_id, path) WHERE state <> 'DELETED' DO NOTHING
+          RETURNING *
+        ),
+        made AS (SELECT c.*, o.ord, o.id AS journal_id FROM changed c JOIN ok o ON o.backend_id = c.backend_id AND o.path = c.path),
+        snap AS (
+          INSERT INTO snapshots (backend_id, node_id, version, path, kind, state, size_bytes, sha256, metadata, journal_id)
+          SELECT backend_id, id, version, path, kind, state, size_bytes, sha256, metadata, journal_id FROM made
+        ),
+        ${sql.join(insertedNodesCtes(), sql`, `)},
+        entries AS (
+          INSERT INTO journal_entries ${ENTRY_COLUMNS}
+          SELECT o.backend_id, o.id, o.command, 'PENDING', o.principal, o.idempotency_key, true, o.params_hash, o.params, o.plan,
+                 o.path, NULL, NULL, NULL, o.instance_id, NULL, NULL
+          FROM made m JOIN ok o ON o.ord = m.ord
+        )
+        SELECT * FROM made`),
+  );
+  const byOrd = new Map(rows.map((r) => [Number(r.ord), toNode(r)]));
+  return creations.map((_, ord) => byOrd.get(ord) ?? null);
+}
