@@ -42,6 +42,12 @@ export interface ReadOptions {
   chunkSize?: number;
 }
 
+/** How a creating step is made durable. */
+export interface DiskStep {
+  /** The caller syncs the parent later with syncParents (a group commit, one sync for many steps). */
+  deferSync?: boolean;
+}
+
 export interface Backend {
   readonly id: number;
   readonly kind: BackendKind;
@@ -55,12 +61,15 @@ export interface Backend {
   stat(path: string): Promise<EntryStat | null>;
   read(path: string, options?: ReadOptions): Readable;
 
-  /** Streams chunks into staging object `key`, hashing on the way; durable on return. On failure nothing is left. */
+  /**
+   * Streams chunks into staging object `key`, hashing on the way; its content durable on return (its
+   * name, with publish). On failure nothing is left.
+   */
   stage(key: string, chunks: AsyncIterable<Uint8Array>, options?: StageOptions): Promise<StagedContent>;
   /** Copies the file or directory tree at `path` into staging object `key`; durable on return. */
   stageCopy(path: string, key: string): Promise<void>;
-  /** Atomically makes staging object `key` visible at `path`, replacing a file there; durable on return. */
-  publish(key: string, path: string): Promise<void>;
+  /** Atomically makes staging object `key` visible at `path`, replacing a file there; durable on return (see DiskStep). */
+  publish(key: string, path: string, step?: DiskStep): Promise<void>;
   /** Atomically moves what is at `path` into staging object `key` (a delete that can still be undone). */
   unpublish(path: string, key: string): Promise<void>;
   stagingExists(key: string): Promise<boolean>;
@@ -93,8 +102,10 @@ export interface Backend {
   /** Removes what `listing` was read from (not what was written since), and the area once empty. */
   removeIntents(owner: string, listing: IntentListing): Promise<void>;
 
-  /** Creates one directory; its parent must exist. Durable on return. */
-  mkdir(path: string): Promise<void>;
+  /** Creates one directory; its parent must exist. Durable on return (see DiskStep). */
+  mkdir(path: string, step?: DiskStep): Promise<void>;
+  /** Makes what deferred-sync steps created at `paths` durable: one sync per distinct parent directory. */
+  syncParents(paths: string[]): Promise<void>;
   /** Atomically renames a file or directory tree; never replaces a directory. Durable on return. */
   rename(from: string, to: string): Promise<void>;
   /** Removes an empty directory or a file at `path`; used to undo a mkdir. No error when absent. */

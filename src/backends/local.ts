@@ -8,7 +8,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, realpath, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Backend, EntryStat, IntentListing, ReadOptions, StagedContent, StageOptions } from './backend.js';
+import type { Backend, DiskStep, EntryStat, IntentListing, ReadOptions, StagedContent, StageOptions } from './backend.js';
 import { failedPrecondition, invalidArgument, resourceExhausted, unavailable } from '../errors/domain-error.js';
 import { Jail, lstatOrNull, RESERVED_DIR, type Resolved } from './local/containment.js';
 import { copyFileDurable, copyTree } from './local/copy-tree.js';
@@ -115,7 +115,8 @@ export class LocalBackend implements Backend {
       await fh.sync();
       await fh.close();
       fh = undefined;
-      await syncDirectory(dirname(file));
+      // Its name in staging is not synced: publish's rename makes the entry durable where it counts, and
+      // a staged object lost to a power cut before then is one that crash recovery would discard.
       return { key, ...written };
     } catch (err) {
       await fh?.close().catch(() => undefined);
@@ -146,7 +147,7 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async publish(key: string, path: string): Promise<void> {
+  async publish(key: string, path: string, step: DiskStep = {}): Promise<void> {
     const [src, target] = await Promise.all([this.stagingPath(key), this.mutable(path, 'publish to')]);
     if (!target.parentExists) throw E.parentMissing(this.subject(path));
     if (target.stat?.isDirectory()) throw E.pathExists(this.subject(path), 'a directory is there and publishing never replaces a directory');
@@ -158,7 +159,12 @@ export class LocalBackend implements Backend {
       }
       throw E.fsError(err, this.subject(path));
     }
-    await syncDirectory(dirname(target.abs));
+    if (!step.deferSync) await syncDirectory(dirname(target.abs));
+  }
+
+  async syncParents(paths: string[]): Promise<void> {
+    const parents = new Set(paths.map((p) => dirname(this.state.jail.absolute(p))));
+    await Promise.all([...parents].map(syncDirectory));
   }
 
   async unpublish(path: string, key: string): Promise<void> {
@@ -234,7 +240,7 @@ export class LocalBackend implements Backend {
     return owner === this.instanceId && this.state.intents.ownsSegment(segment);
   }
 
-  async mkdir(path: string): Promise<void> {
+  async mkdir(path: string, step: DiskStep = {}): Promise<void> {
     if (path === '') throw E.pathExists(this.subject(path), 'the root always exists');
     const target = await this.jail.resolve(path);
     if (target.stat) throw E.pathExists(this.subject(path));
@@ -244,7 +250,7 @@ export class LocalBackend implements Backend {
     } catch (err) {
       throw E.errnoOf(err) === 'ENOENT' ? E.parentMissing(this.subject(path)) : E.fsError(err, this.subject(path));
     }
-    await syncDirectory(dirname(target.abs));
+    if (!step.deferSync) await syncDirectory(dirname(target.abs));
   }
 
   async rename(from: string, to: string): Promise<void> {

@@ -99,7 +99,8 @@ export class IntentLog {
     seg.open.add(p.id);
     this.bySegment.set(p.id, seg);
     seg.queue.push(p);
-    this.pump(seg);
+    // After the current task: the appends a caller makes in one go (a group commit's) share one write.
+    queueMicrotask(() => this.pump(seg));
   }
 
   private pump(seg: Segment): void {
@@ -144,8 +145,8 @@ export class IntentLog {
     await fh.datasync();
     // Claimed by a recovery that took this process for dead (its database session was lost): the
     // claim renames a segment before reading it, so either it read these lines or this sees it gone.
-    const atPath = await stat(join(this.dir, this.owner, seg.name)).catch(() => null);
-    if (!atPath || atPath.ino !== (await fh.stat()).ino) throw new SegmentGone();
+    const [atPath, own] = await Promise.all([stat(join(this.dir, this.owner, seg.name)).catch(() => null), fh.stat()]);
+    if (!atPath || atPath.ino !== own.ino) throw new SegmentGone();
     if (!seg.entrySynced) {
       await syncDirectory(join(this.dir, this.owner)).catch((err: NodeJS.ErrnoException) => {
         throw err.code === 'ENOENT' ? new SegmentGone() : err;
