@@ -5,7 +5,9 @@
 // refused after its entry was written: its staging undone, the entry not yet marked FAILED), and
 // rollup:fold-mid-batch (a rollup worker after the first level of a fold batch, before it commits);
 // command:after-intent (any command, its entry inserted and intent written, before its disk step) and
-// command:after-commit (committed, its intent not yet marked done).
+// command:after-commit (committed, its intent not yet marked done); under group commit (group-commit.ts)
+// group:before-commit (every disk step of a batch done, not committed) and group:during-rollback (a
+// batch rolling back after a disk step failed, its first step taken back).
 const armed = process.env.FILESTORE_CRASH_AT ?? '';
 
 export function crashPoint(name: string): void {
@@ -18,4 +20,10 @@ const maxDelay = Number(process.env.FILESTORE_TEST_TX_DELAY_MS ?? 0);
 
 export async function transactionDelay(): Promise<void> {
   if (maxDelay > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * maxDelay));
+}
+
+// With FILESTORE_TEST_GROUP_GATHER_MS=<ms>, the first command of a group commit waits that long for
+// others, so that tests can put several commands in one batch.
+export function groupGatherMs(): number {
+  return Number(process.env.FILESTORE_TEST_GROUP_GATHER_MS ?? 0);
 }

@@ -5,7 +5,8 @@ import * as journal from '../db/journal-repo.js';
 import { alreadyExists } from '../errors/domain-error.js';
 import { validateAddress } from './addressing.js';
 import { checkMetadata, requireNotRoot, requireWritable } from './checks.js';
-import { createDirectory, CreatedDirs, lockParent, plannedParents, settlePlannedDirs } from './directories.js';
+import { createDirectory, CreatedDirs, lockParent, makeDirectory, plannedParents, settlePlannedDirs } from './directories.js';
+import { baseName, parentOf } from '../paths/index.js';
 import { runJournalled, succeedRecovered, type CommandResult } from './journalled.js';
 import { nodeCreated } from '../events/change-events.js';
 import type { Actor, Services } from './services.js';
@@ -24,6 +25,7 @@ export async function createDirectoryCommand(svc: Services, actor: Actor, req: C
   requireWritable(addr.entry);
   checkMetadata(req.metadata, svc.limits.maxMetadataBytes);
   const created = new CreatedDirs();
+  let made = false;
   return runJournalled(
     svc,
     {
@@ -49,6 +51,17 @@ export async function createDirectoryCommand(svc: Services, actor: Actor, req: C
             return node;
           }),
         ),
+      creation: {
+        backend: addr.entry,
+        node: { parentPath: parentOf(addr.path), name: baseName(addr.path), kind: 'DIRECTORY', sizeBytes: 0, sha256: null, metadata: req.metadata ?? {} },
+        publish: async (step) => {
+          made = await makeDirectory(addr.entry, addr.path, step);
+        },
+        unpublish: async () => {
+          if (made) await addr.entry.backend.remove(addr.path);
+        },
+        changes: (node) => [nodeCreated(node)],
+      },
       discard: () => created.undo(addr.entry),
       recover: (tx, entry) => recoverCreateDirectory(svc, tx, entry),
     },

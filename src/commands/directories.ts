@@ -1,5 +1,6 @@
 // Directory rows and their on-disk twins, created together inside a command's transaction:
 // the row first (it arbitrates races through the unique live-path index), then the mkdir.
+import type { DiskStep } from '../backends/backend.js';
 import type { Executor } from '../db/database.js';
 import * as nodes from '../db/nodes-repo.js';
 import type { Json, NodeRecord } from '../db/records.js';
@@ -56,10 +57,16 @@ export async function createDirectory(
     return { node: existing, isNew: false };
   }
   created.rows.push(inserted);
+  if (await makeDirectory(entry, path)) created.paths.push(path);
+  return { node: inserted, isNew: true };
+}
+
+/** The mkdir of a directory whose row this command inserted. False: it was on disk already, untracked, and is adopted. */
+export async function makeDirectory(entry: BackendEntry, path: string, step?: DiskStep): Promise<boolean> {
   try {
-    await entry.backend.mkdir(path);
-    created.paths.push(path);
+    await entry.backend.mkdir(path, step);
     crashPoint('mkdir:after-mkdir');
+    return true;
   } catch (err) {
     // Already on disk but untracked: a directory is adopted, anything else is in the way.
     if (!(isFilestoreError(err) && err.reason === 'BACKEND_PATH_EXISTS') || (await entry.backend.stat(path))?.kind !== 'directory') {
@@ -67,8 +74,8 @@ export async function createDirectory(
         ? err
         : failedPrecondition('BACKEND_CONFLICT', `"${path}" is an untracked file on the backend; reconcile it before creating a directory there`);
     }
+    return false;
   }
-  return { node: inserted, isNew: true };
 }
 
 /**

@@ -12,6 +12,7 @@ import { databaseErrorToDomain, isLockTimeout } from '../db/db-errors.js';
 import { aborted, failedPrecondition, invalidArgument, isFilestoreError, unavailable } from '../errors/domain-error.js';
 import { commandEvents, type NewEvent } from '../events/change-events.js';
 import { crashPoint, transactionDelay } from './crash-points.js';
+import { submitCreation, type Creation } from './group-commit.js';
 import type { Actor, Services } from './services.js';
 import type { SettleOne, SettleOutcome } from './stuck-intents.js';
 
@@ -60,6 +61,11 @@ export interface CommandBody {
   discard?(): Promise<void>;
   /** Called when an unexpected error left the entry PENDING: resolve it like crash recovery would. */
   recover?: Recoverer;
+  /**
+   * The command as the creation of one node, which can share a group commit with others
+   * (group-commit.ts); `run` is its own path, taken when the group could not take it.
+   */
+  creation?: Omit<Creation, 'entry' | 'intentWritten'>;
 }
 
 const MAX_KEY_LENGTH = 256;
@@ -162,8 +168,8 @@ export async function runJournalled(svc: Services, spec: CommandSpec, body: Comm
 
   svc.inFlight.add(entry.id);
   try {
-    for (;;) {
-      const outcome = await attempt(svc, spec, body, entry);
+    for (let grouped = !!body.creation; ; grouped = false) {
+      const outcome = await attempt(svc, spec, body, entry, grouped);
       if (outcome !== KEY_HELD) return outcome;
       // An active entry holds the key: answer as it did, or run again if it failed meanwhile.
       const replay = await settledTwin(svc, spec, hash).catch(async (err) => {
@@ -199,7 +205,13 @@ class KeyHeld extends Error {}
  * the idempotency key), its intent written before any disk step, its outcome and events written at the
  * end, one commit (docs/decisions/006).
  */
-async function attempt(svc: Services, spec: CommandSpec, body: CommandBody, entry: IdentifiedEntry): Promise<CommandResult | typeof KEY_HELD> {
+async function attempt(
+  svc: Services,
+  spec: CommandSpec,
+  body: CommandBody,
+  entry: IdentifiedEntry,
+  grouped: boolean,
+): Promise<CommandResult | typeof KEY_HELD> {
   const { backend } = svc.backends.get(spec.backendId);
   let lastCursor: bigint | null = null;
   let intentWritten = false;
@@ -210,13 +222,24 @@ async function attempt(svc: Services, spec: CommandSpec, body: CommandBody, entr
   const transaction: CommandTransaction = (fn) =>
     svc.db.transaction(async (tx) => {
       if (!(await journal.insertPending(tx, entry))) throw new KeyHeld();
-      await backend.writeIntent(entry.id, JSON.stringify(entry));
+      if (!intentWritten) await backend.writeIntent(entry.id, JSON.stringify(entry));
       intentWritten = true;
       crashPoint('command:after-intent');
       return fn(tx);
     });
+  const inGroup = async (): Promise<NodeRecord | null> => {
+    if (!grouped || !body.creation) return null;
+    const creation: Creation = { ...body.creation, entry, intentWritten: false };
+    try {
+      const done = await submitCreation(svc, creation);
+      if (done) lastCursor = done.cursor;
+      return done?.node ?? null;
+    } finally {
+      intentWritten ||= creation.intentWritten;
+    }
+  };
   try {
-    const node = await body.run(entry.id, succeed, transaction);
+    const node = (await inGroup()) ?? (await body.run(entry.id, succeed, transaction));
     crashPoint('command:after-commit');
     if (lastCursor !== null) svc.commits.committed(lastCursor);
     notifyRollups(svc, spec);

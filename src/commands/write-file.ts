@@ -139,6 +139,25 @@ export async function writeFileCommand(
             return node!;
           }),
         ),
+      // A new file below an existing directory can share a group commit; any other case runs alone.
+      creation:
+        header.expectedVersion === undefined || header.expectedVersion === 0
+          ? {
+              backend: entry,
+              node: { parentPath: parentOf(header.path), name: baseName(header.path), kind: 'FILE', sizeBytes: content.sizeBytes, sha256: content.sha256, metadata: header.metadata ?? {} },
+              publish: async (step) => {
+                crashPoint('write:before-publish');
+                await backend.publish(key, header.path, step);
+                published = true;
+                crashPoint('write:after-publish');
+              },
+              unpublish: async () => {
+                await backend.unpublish(header.path, key);
+                published = false;
+              },
+              changes: (node) => [nodeCreated(node)],
+            }
+          : undefined,
       discard: async () => {
         if (!published) await backend.discard(key);
         await created.undo(entry);

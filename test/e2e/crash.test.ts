@@ -5,7 +5,7 @@
 // (FILESTORE_CRASH_AT, src/commands/crash-points.ts).
 import test, { type ExecutionContext } from 'ava';
 import { once } from 'node:events';
-import { stat } from 'node:fs/promises';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { JournalEntry } from '../../gen/filestore/v1/journal_service.js';
@@ -39,8 +39,8 @@ class Site {
     this.root = path.join(env.dataDir, 'data');
   }
 
-  static async create(): Promise<Site> {
-    return new Site(await makeTestEnv());
+  static async create(extra: Record<string, string> = {}): Promise<Site> {
+    return new Site(await makeTestEnv(extra));
   }
 
   get c(): TestClient {
@@ -414,4 +414,69 @@ test.serial('FILESTORE_CRASH_AT: killed right after the disk step, each command 
   await site.start();
   await settle();
   t.log(seen);
+});
+
+// --- group commit (docs/decisions/008): kills inside a batch --------------------------------------
+
+interface GroupCrashCase {
+  point: string;
+  /** Every command of the batch ends so (else each by what reached the disk). */
+  all?: 'SUCCEEDED' | 'ROLLED_BACK';
+  /** One path of the batch is taken by an untracked file, so its disk step fails and the batch rolls back. */
+  blocked?: true;
+}
+
+const groupCases: GroupCrashCase[] = [
+  // Entries, rows and intents written in the batch's transaction, nothing on disk yet.
+  { point: 'command:after-intent', all: 'ROLLED_BACK' },
+  // The first directory of the batch made; the others on their way.
+  { point: 'mkdir:after-mkdir' },
+  // Every directory made and synced, the transaction not committed: recovery rolls each forward.
+  { point: 'group:before-commit', all: 'SUCCEEDED' },
+  // A batch-mate's disk step failed; killed after the first of the others was taken back.
+  { point: 'group:during-rollback', blocked: true },
+];
+
+test.serial('group commit: killed inside a batch, each of its commands is resolved to all-old or all-new', async (t) => {
+  // Commands that arrive within 300 ms of each other share a batch (src/commands/crash-points.ts).
+  const site = await Site.create({ FILESTORE_TEST_GROUP_GATHER_MS: '300' });
+  t.teardown(() => site.close());
+  await site.start();
+  const dirs = (i: number) => Array.from({ length: 5 }, (_, j) => `g${i}/d${j}`);
+  for (const i of groupCases.keys()) await site.c.fs('createDirectory', { backendId: 1, path: `g${i}` });
+  await consistent(t, site, 'after the setup');
+  site.s.client.close();
+  site.s.child.kill('SIGTERM');
+  t.is((await site.exited())[0], 0, 'graceful stop');
+  let previous: { i: number; before: number } | null = null;
+  const settle = async () => {
+    if (!previous) return;
+    const { i, before } = previous;
+    const k = groupCases[i];
+    const label = `#${i} ${k.point}`;
+    const tree = await consistent(t, site, label);
+    const entries = await entriesSince(site.c, before);
+    t.deepEqual(entries.map((e) => e.path).sort(), dirs(i), `${label}: one entry per command of the batch`);
+    const outcome = entries.map((e) => `${e.path} ${statusName(e.status)}`).sort();
+    // All-new (the directory is there and tracked) or all-old (neither), never one without the other.
+    t.deepEqual(outcome, dirs(i).map((d) => `${d} ${tree.has(d) ? 'SUCCEEDED' : 'ROLLED_BACK'}`), `${label}: ${outcome.join(', ')}`);
+    if (k.all) t.true(entries.every((e) => statusName(e.status) === k.all), `${label}: every command ${k.all}`);
+    t.deepEqual(site.recovered().map((r) => r.id).sort(), entries.map((e) => e.id).sort(), `${label}: recovery resolved the whole batch`);
+    t.log(`${label}: ${outcome.join(', ')}`);
+  };
+  for (const [i, k] of groupCases.entries()) {
+    const label = `#${i} ${k.point}`;
+    await site.start(k.point);
+    await settle();
+    const before = await lastJournalId(site.c);
+    const blocker = path.join(site.root, dirs(i)[2]);
+    if (k.blocked) await writeFile(blocker, 'untracked\n');
+    const results = await Promise.allSettled(dirs(i).map((d) => site.c.fs('createDirectory', { backendId: 1, path: d })));
+    t.true(results.every((r) => r.status === 'rejected' && grpcCode(r.reason) === grpcStatus.UNAVAILABLE), `${label}: every call of the batch was cut off`);
+    t.deepEqual(await site.exited(), [null, 'SIGKILL'], `${label}: the process killed itself at the point`);
+    if (k.blocked) await rm(blocker); // the obstacle goes: the restart must not find an untracked file
+    previous = { i, before };
+  }
+  await site.start();
+  await settle();
 });

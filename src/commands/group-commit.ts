@@ -1,0 +1,116 @@
+// Group commit of the commands that create one node (CreateDirectory, WriteFile of a new file):
+// those that wait at the same moment share one transaction, two statements and one WAL flush
+// (docs/decisions/008). Per batch: the intents appended (one write and fdatasync for all) while the
+// first statement inserts the entries, node rows, snapshots and rollup deltas; then each command's disk
+// step while the second statement completes the entries and writes the events; then one COMMIT.
+// A command the statement could not take, or every command of a batch whose disk step or statements
+// failed before the commit, runs again on its own path (which answers refusals precisely): one
+// refused command never fails its batch-mates.
+import type { DiskStep } from '../backends/backend.js';
+import { insertCommandsWithNodes, type NodeCreation } from '../db/command-batch-repo.js';
+import * as journal from '../db/journal-repo.js';
+import type { IdentifiedEntry } from '../db/journal-repo.js';
+import type { NodeRecord } from '../db/records.js';
+import { commandEvents, type NewEvent } from '../events/change-events.js';
+import { Batcher, type Outcomes } from './batcher.js';
+import { crashPoint, groupGatherMs, transactionDelay } from './crash-points.js';
+import type { BackendEntry, Services } from './services.js';
+
+export interface Creation {
+  entry: IdentifiedEntry;
+  backend: BackendEntry;
+  node: Omit<NodeCreation, 'entry'>;
+  /** The disk step: makes the node visible on the backend; durable once the batch synced its parents. */
+  publish(step: DiskStep): Promise<void>;
+  /** Undoes publish when the batch rolls back. */
+  unpublish(): Promise<void>;
+  /** The command's node-change events (filestore.command.completed is added). */
+  changes(node: NodeRecord): NewEvent[];
+  /** Set once its intent is durable: the command's own path must not append it again. */
+  intentWritten: boolean;
+}
+
+/** Committed with the batch, or null: nothing of the command was kept, run it on its own. */
+export type Grouped = { node: NodeRecord; cursor: bigint } | null;
+
+const MAX_BATCH = 64;
+// One batch at a time: a second one in flight made both slower (their syncs and statements compete
+// on two cores) and halved the batch size; measured in bench/README.md.
+const MAX_IN_FLIGHT = 1;
+
+const batchers = new WeakMap<Services, Batcher<Creation, Grouped>>();
+
+export function submitCreation(svc: Services, c: Creation): Promise<Grouped> {
+  let b = batchers.get(svc);
+  if (!b) batchers.set(svc, (b = new Batcher((items) => runGroup(svc, items), { maxBatch: MAX_BATCH, maxInFlight: MAX_IN_FLIGHT, gatherMs: groupGatherMs() })));
+  return b.submit(c);
+}
+
+class Unpublished extends Error {}
+
+async function runGroup(svc: Services, members: Creation[]): Promise<Outcomes<Grouped>> {
+  const intents = Promise.all(
+    members.map(async (m) => {
+      await m.backend.backend.writeIntent(m.entry.id, JSON.stringify(m.entry));
+      m.intentWritten = true;
+    }),
+  );
+  let made: (NodeRecord | null)[] = members.map(() => null);
+  const published: Creation[] = [];
+  let committing = false;
+  try {
+    const cursor = await svc.db.transaction(async (tx) => {
+      const [rows] = await Promise.all([insertCommandsWithNodes(tx, members.map((m) => ({ entry: m.entry, ...m.node }))), intents]);
+      made = rows;
+      const chosen = members.flatMap((m, i) => (rows[i] ? [{ m, node: rows[i] }] : []));
+      if (chosen.length === 0) return null;
+      crashPoint('command:after-intent');
+      const [completed, publishing] = await Promise.allSettled([
+        journal.markAllSucceeded(tx, chosen.map(({ m, node }) => ({ entry: m.entry, node, events: commandEvents(node, m.changes(node)) }))),
+        publishAll(chosen.map(({ m }) => m), published),
+      ]);
+      if (publishing.status === 'rejected') throw publishing.reason;
+      if (completed.status === 'rejected') throw completed.reason;
+      await transactionDelay();
+      crashPoint('group:before-commit');
+      committing = true;
+      return completed.value;
+    });
+    return members.map((_, i) => ({ ok: true, value: made[i] && cursor !== null ? { node: made[i], cursor } : null }));
+  } catch (err) {
+    if (committing) {
+      // The COMMIT's outcome is unknown: the commands in it resolve their intents (journalled.ts).
+      return members.map((_, i) => (made[i] ? { ok: false, error: err } : { ok: true, value: null }));
+    }
+    await intents.catch(() => {});
+    await undo(published);
+    return members.map(() => ({ ok: true, value: null }));
+  }
+}
+
+/**
+ * Every disk step, side by side, then one sync per parent directory for all of them; throws (after
+ * all have settled) if one failed.
+ */
+async function publishAll(members: Creation[], published: Creation[]): Promise<void> {
+  const results = await Promise.allSettled(
+    members.map(async (m) => {
+      await m.publish({ deferSync: true });
+      published.push(m);
+    }),
+  );
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw new Unpublished('a disk step of the batch failed', { cause: (failed as PromiseRejectedResult).reason });
+  const byBackend = new Map<BackendEntry, string[]>();
+  for (const m of members) byBackend.set(m.backend, [...(byBackend.get(m.backend) ?? []), m.entry.path]);
+  await Promise.all([...byBackend].map(([b, paths]) => b.backend.syncParents(paths)));
+}
+
+/** The batch rolled back: its disk steps are taken back, so that each command can run again on its own. */
+async function undo(published: Creation[]): Promise<void> {
+  for (const [i, m] of [...published].reverse().entries()) {
+    // A step that cannot be undone is left as it is: the command's own run (or its recovery) adopts it.
+    await m.unpublish().catch(() => {});
+    if (i === 0) crashPoint('group:during-rollback');
+  }
+}
