@@ -2,13 +2,13 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { EventsServiceService } from '../../gen/filestore/v1/events_service.js';
-import { FileStoreServiceService } from '../../gen/filestore/v1/filestore_service.js';
 import { JournalServiceService } from '../../gen/filestore/v1/journal_service.js';
 import type { HandlerContext } from './call.js';
 import type { ServingState } from './gate.js';
 import { eventsHandlers } from './handlers/events.js';
 import { fileStoreHandlers } from './handlers/filestore.js';
 import { journalHandlers } from './handlers/journal.js';
+import { servedFileStoreService } from './lean-framing.js';
 import { addReflection } from './reflection.js';
 
 export const SERVICE_NAMES = ['filestore.v1.FileStoreService', 'filestore.v1.JournalService', 'filestore.v1.EventsService'];
@@ -28,7 +28,7 @@ export interface RunningServer {
  */
 export async function startGrpcServer(ctx: HandlerContext, address: string): Promise<RunningServer> {
   const server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
-  server.addService(FileStoreServiceService, fileStoreHandlers(ctx));
+  server.addService(servedFileStoreService, fileStoreHandlers(ctx));
   server.addService(JournalServiceService, journalHandlers(ctx));
   server.addService(EventsServiceService, eventsHandlers(ctx));
 
