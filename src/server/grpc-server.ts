@@ -1,14 +1,13 @@
 // grpc-js wiring: the three services, health and reflection on one port.
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { EventsServiceService } from '../../gen/filestore/v1/events_service.js';
 import { JournalServiceService } from '../../gen/filestore/v1/journal_service.js';
 import type { HandlerContext } from './call.js';
 import type { ServingState } from './gate.js';
 import { eventsHandlers } from './handlers/events.js';
 import { fileStoreHandlers } from './handlers/filestore.js';
 import { journalHandlers } from './handlers/journal.js';
-import { servedFileStoreService } from './lean-framing.js';
+import { servedEventsService, servedFileStoreService } from './wire-encoding.js';
 import { addReflection } from './reflection.js';
 
 export const SERVICE_NAMES = ['filestore.v1.FileStoreService', 'filestore.v1.JournalService', 'filestore.v1.EventsService'];
@@ -30,7 +29,7 @@ export async function startGrpcServer(ctx: HandlerContext, address: string): Pro
   const server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
   server.addService(servedFileStoreService, fileStoreHandlers(ctx));
   server.addService(JournalServiceService, journalHandlers(ctx));
-  server.addService(EventsServiceService, eventsHandlers(ctx));
+  server.addService(servedEventsService, eventsHandlers(ctx));
 
   const health = new HealthImplementation(Object.fromEntries(['', ...SERVICE_NAMES].map((s) => [s, 'NOT_SERVING' as const])));
   health.addToServer(server);

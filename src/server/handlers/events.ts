@@ -6,6 +6,7 @@ import type { EventOutput } from '../../events/subscription.js';
 import { authenticate, type HandlerContext } from '../call.js';
 import { eventToWire } from '../mappers.js';
 import { toServiceError } from '../status.js';
+import { eventMessage } from '../wire-encoding.js';
 
 type Call = ServerWritableStream<SubscribeRequest, SubscribeResponse>;
 
@@ -31,7 +32,11 @@ function streamOutput(ctx: HandlerContext, call: Call): EventOutput {
       return closed || call.cancelled;
     },
     closing,
-    send: (event) => (closed ? true : call.write(SubscribeResponse.fromPartial({ event: eventToWire(event) }))),
+    send: (event) => {
+      if (closed) return true;
+      // A heartbeat is this stream's own; an event is encoded once for every subscriber it reaches.
+      return call.write('backendId' in event ? eventMessage(event) : SubscribeResponse.fromPartial({ event: eventToWire(event) }));
+    },
     drained: () => (closed ? Promise.resolve() : new Promise<void>((resolve) => (onDrain = resolve))),
     end() {
       if (closed) return;
