@@ -242,13 +242,14 @@ export class LocalBackend implements Backend {
 
   async mkdir(path: string, step: DiskStep = {}): Promise<void> {
     if (path === '') throw E.pathExists(this.subject(path), 'the root always exists');
-    const target = await this.jail.resolve(path);
-    if (target.stat) throw E.pathExists(this.subject(path));
+    const target = await this.jail.resolveParent(path);
     if (!target.parentExists) throw E.parentMissing(this.subject(path));
     try {
-      await mkdir(target.abs);
+      await mkdir(target.abs); // never follows a link there: EEXIST, whatever is at the path
     } catch (err) {
-      throw E.errnoOf(err) === 'ENOENT' ? E.parentMissing(this.subject(path)) : E.fsError(err, this.subject(path));
+      const code = E.errnoOf(err);
+      if (code === 'EEXIST') throw (await lstatOrNull(target.abs))?.isSymbolicLink() ? E.pathEscapes(this.subject(path)) : E.pathExists(this.subject(path));
+      throw code === 'ENOENT' ? E.parentMissing(this.subject(path)) : E.fsError(err, this.subject(path));
     }
     if (!step.deferSync) await syncDirectory(dirname(target.abs));
   }

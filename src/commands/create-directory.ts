@@ -60,7 +60,6 @@ export async function createDirectoryCommand(svc: Services, actor: Actor, req: C
         unpublish: async () => {
           if (made) await addr.entry.backend.remove(addr.path);
         },
-        changes: (node) => [nodeCreated(node)],
       },
       discard: () => created.undo(addr.entry),
       recover: (tx, entry) => recoverCreateDirectory(svc, tx, entry),

@@ -1,17 +1,16 @@
 // Group commit of the commands that create one node (CreateDirectory, WriteFile of a new file):
-// those that wait at the same moment share one transaction, two statements and one WAL flush
-// (docs/decisions/008). Per batch: the intents appended (one write and fdatasync for all) while the
-// first statement inserts the entries, node rows, snapshots and rollup deltas; then each command's disk
-// step while the second statement completes the entries and writes the events; then one COMMIT.
+// those that wait at the same moment share one transaction, one statement and one WAL flush
+// (docs/decisions/008). Per batch: the intents appended (one write for all, durable on return) while
+// one statement inserts the node rows, snapshots, rollup rows and deltas, the completed entries and the
+// events; then the disk steps, with one sync per parent directory; then one COMMIT.
 // A command the statement could not take, or every command of a batch whose disk step or statements
 // failed before the commit, runs again on its own path (which answers refusals precisely): one
 // refused command never fails its batch-mates.
 import type { DiskStep } from '../backends/backend.js';
 import { insertCommandsWithNodes, type NodeCreation } from '../db/command-batch-repo.js';
-import * as journal from '../db/journal-repo.js';
 import type { IdentifiedEntry } from '../db/journal-repo.js';
 import type { NodeRecord } from '../db/records.js';
-import { commandEvents, type NewEvent } from '../events/change-events.js';
+import type { EventType } from '../events/types.js';
 import { Batcher, type Outcomes } from './batcher.js';
 import { crashPoint, groupGatherMs, transactionDelay } from './crash-points.js';
 import type { BackendEntry, Services } from './services.js';
@@ -24,8 +23,6 @@ export interface Creation {
   publish(step: DiskStep): Promise<void>;
   /** Undoes publish when the batch rolls back. */
   unpublish(): Promise<void>;
-  /** The command's node-change events (filestore.command.completed is added). */
-  changes(node: NodeRecord): NewEvent[];
   /** Set once its intent is durable: the command's own path must not append it again. */
   intentWritten: boolean;
 }
@@ -34,6 +31,10 @@ export interface Creation {
 export type Grouped = { node: NodeRecord; cursor: bigint } | null;
 
 const MAX_BATCH = 64;
+// A creation's events, as the command alone would write them: filestore.node.created, then
+// filestore.command.completed (change-events.ts); the batch statement writes both per command.
+const CREATED: EventType = 'filestore.node.created';
+const COMPLETED: EventType = 'filestore.command.completed';
 // One batch at a time: a second one in flight made both slower (their syncs and statements compete
 // on two cores) and halved the batch size; measured in bench/README.md.
 const MAX_IN_FLIGHT = 1;
@@ -60,21 +61,17 @@ async function runGroup(svc: Services, members: Creation[]): Promise<Outcomes<Gr
   let committing = false;
   try {
     const cursor = await svc.db.transaction(async (tx) => {
-      const [rows] = await Promise.all([insertCommandsWithNodes(tx, members.map((m) => ({ entry: m.entry, ...m.node }))), intents]);
-      made = rows;
-      const chosen = members.flatMap((m, i) => (rows[i] ? [{ m, node: rows[i] }] : []));
+      const batch = members.map((m) => ({ entry: m.entry, ...m.node }));
+      const [written] = await Promise.all([insertCommandsWithNodes(tx, batch, { created: CREATED, completed: COMPLETED }), intents]);
+      made = written.nodes;
+      const chosen = members.filter((_, i) => made[i]);
       if (chosen.length === 0) return null;
       crashPoint('command:after-intent');
-      const [completed, publishing] = await Promise.allSettled([
-        journal.markAllSucceeded(tx, chosen.map(({ m, node }) => ({ entry: m.entry, node, events: commandEvents(node, m.changes(node)) }))),
-        publishAll(chosen.map(({ m }) => m), published),
-      ]);
-      if (publishing.status === 'rejected') throw publishing.reason;
-      if (completed.status === 'rejected') throw completed.reason;
+      await publishAll(chosen, published);
       await transactionDelay();
       crashPoint('group:before-commit');
       committing = true;
-      return completed.value;
+      return written.lastCursor;
     });
     return members.map((_, i) => ({ ok: true, value: made[i] && cursor !== null ? { node: made[i], cursor } : null }));
   } catch (err) {

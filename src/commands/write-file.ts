@@ -155,7 +155,6 @@ export async function writeFileCommand(
                 await backend.unpublish(header.path, key);
                 published = false;
               },
-              changes: (node) => [nodeCreated(node)],
             }
           : undefined,
       discard: async () => {

@@ -1,11 +1,14 @@
 // The statement of a group commit (docs/decisions/008): for a batch of commands that each create one
-// node below an existing directory, the checks, the journal entries (PENDING), the node rows, their
-// snapshots and rollup bookkeeping, all in one statement. A command the statement cannot take as is
-// (its parent missing or not a usable directory, its path taken, its idempotency key in use, or a
-// batch-mate on the same path) gets no row at all, and runs on its own.
+// node below an existing directory, the checks, the node rows, their snapshots and rollup bookkeeping,
+// the journal entries (SUCCEEDED, with their results: nobody sees them before the commit, and the
+// commit comes after the disk steps) and the events (node.created, then command.completed, per
+// command), all in one statement. A command the statement cannot take as is (its parent missing or not
+// a usable directory, its path taken, its idempotency key in use, or a batch-mate on the same path)
+// gets no row at all, and runs on its own.
 import { sql } from 'drizzle-orm';
 import { planEachCall, type Executor } from './database.js';
-import { ENTRY_COLUMNS, type IdentifiedEntry } from './journal-repo.js';
+import { nextCursorSql } from './events-repo.js';
+import type { IdentifiedEntry } from './journal-repo.js';
 import { insertedNodesCtes } from './rollups-repo.js';
 import { toNode, type Json, type NodeKind, type NodeRecord } from './records.js';
 
@@ -19,8 +22,21 @@ export interface NodeCreation {
   metadata: Json;
 }
 
-/** Per creation, in the order given: the node it inserted, or null (nothing was written for it). */
-export async function insertCommandsWithNodes(tx: Executor, creations: NodeCreation[]): Promise<(NodeRecord | null)[]> {
+export interface BatchWritten {
+  /** Per creation, in the order given: the node it inserted, or null (nothing was written for it). */
+  nodes: (NodeRecord | null)[];
+  /** The last event's cursor; null when nothing was written. */
+  lastCursor: bigint | null;
+}
+
+/** The node as JSON, as JSON.stringify writes a NodeRecord (records.ts): what results and events carry. */
+const NODE_JSON = sql`jsonb_build_object(
+  'backendId', c.backend_id, 'id', c.id, 'parentId', c.parent_id, 'path', c.path, 'name', c.name, 'kind', c.kind,
+  'state', c.state, 'version', c.version, 'sizeBytes', c.size_bytes, 'sha256', c.sha256, 'metadata', c.metadata,
+  'createdAt', to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+  'updatedAt', to_char(c.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`;
+
+export async function insertCommandsWithNodes(tx: Executor, creations: NodeCreation[], events: { created: string; completed: string }): Promise<BatchWritten> {
   const input = creations.map(({ entry: e, ...n }, ord) => ({
     ord,
     id: e.id,
@@ -66,20 +82,32 @@ export async function insertCommandsWithNodes(tx: Executor, creations: NodeCreat
           ON CONFLICT (backend_id, path) WHERE state <> 'DELETED' DO NOTHING
           RETURNING *
         ),
-        made AS (SELECT c.*, o.ord, o.id AS journal_id FROM changed c JOIN ok o ON o.backend_id = c.backend_id AND o.path = c.path),
+        made AS (
+          SELECT c.*, o.ord, o.id AS journal_id, ${NODE_JSON} AS node_json, (row_number() OVER (ORDER BY o.ord) - 1) AS rank
+          FROM changed c JOIN ok o ON o.backend_id = c.backend_id AND o.path = c.path
+        ),
         snap AS (
           INSERT INTO snapshots (backend_id, node_id, version, path, kind, state, size_bytes, sha256, metadata, journal_id)
           SELECT backend_id, id, version, path, kind, state, size_bytes, sha256, metadata, journal_id FROM made
         ),
         ${sql.join(insertedNodesCtes(), sql`, `)},
         entries AS (
-          INSERT INTO journal_entries ${ENTRY_COLUMNS}
-          SELECT o.backend_id, o.id, o.command, 'PENDING', o.principal, o.idempotency_key, true, o.params_hash, o.params, o.plan,
-                 o.path, NULL, NULL, NULL, o.instance_id, NULL, NULL
+          INSERT INTO journal_entries (backend_id, id, command, status, principal, idempotency_key, idempotency_active, params_hash,
+                                       params, plan, path, node_id, instance_id, result, completed_at)
+          SELECT o.backend_id, o.id, o.command, 'SUCCEEDED', o.principal, o.idempotency_key, true, o.params_hash, o.params, o.plan,
+                 o.path, m.id, o.instance_id, jsonb_build_object('node', m.node_json), now()
           FROM made m JOIN ok o ON o.ord = m.ord
+        ),
+        ev AS (
+          INSERT INTO events (backend_id, cursor, type, journal_id, command, principal, node_id, path, node)
+          SELECT m.backend_id, nx.first + m.rank * 2 + k.k, k.type, o.id, o.command, o.principal, m.id, m.path, m.node_json
+          FROM made m JOIN ok o ON o.ord = m.ord, (${nextCursorSql()}) nx,
+               (VALUES (0, ${events.created}::text), (1, ${events.completed}::text)) AS k(k, type)
+          RETURNING cursor
         )
-        SELECT * FROM made`),
+        SELECT made.*, (SELECT max(cursor)::text FROM ev) AS last_cursor FROM made`),
   );
   const byOrd = new Map(rows.map((r) => [Number(r.ord), toNode(r)]));
-  return creations.map((_, ord) => byOrd.get(ord) ?? null);
+  const last = rows[0]?.last_cursor;
+  return { nodes: creations.map((_, ord) => byOrd.get(ord) ?? null), lastCursor: typeof last === 'string' ? BigInt(last) : null };
 }

@@ -27,48 +27,36 @@ export interface EventOrigin {
   principal: string | null;
 }
 
-/** Events and the command they belong to (several commands share a transaction under group commit). */
-export interface OriginEvents {
-  events: NewEvent[];
-  origin: EventOrigin;
-}
-
 /**
  * A CTE body that inserts `events` with cursors (xid << 20) + ordinal, continuing after the events this
  * transaction already wrote, and returns their cursors.
  */
 export function insertEventsSql(events: NewEvent[], origin: EventOrigin): SQL {
-  return insertOriginEventsSql([{ events, origin }]);
+  if (events.length >= PER_TX) throw new Error(`a transaction may write at most ${PER_TX - 1} events`);
+  const rows = events.map((e, ord) => ({
+    ord,
+    backend_id: e.backendId,
+    type: e.type,
+    node_id: e.node?.id ?? null,
+    path: e.path,
+    source_backend_id: e.sourceBackendId ?? null,
+    source_path: e.sourcePath ?? null,
+    node: e.node && e.rollup ? { ...e.node, rollup: e.rollup } : e.node,
+  }));
+  return sql`INSERT INTO events (backend_id, cursor, type, journal_id, command, principal, node_id, path, source_backend_id, source_path, node)
+    SELECT v.backend_id, nx.first + v.ord, v.type, ${origin.journalId}, ${origin.command}, ${origin.principal}, v.node_id, v.path,
+           v.source_backend_id, v.source_path, v.node
+    FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+           AS v(ord int8, backend_id int8, type text, node_id int8, path text, source_backend_id int8, source_path text, node jsonb),
+         (${nextCursorSql()}) nx
+    RETURNING cursor`;
 }
 
-/** insertEventsSql for the events of several commands, in the order given. */
-export function insertOriginEventsSql(groups: OriginEvents[]): SQL {
-  const rows = groups.flatMap(({ events, origin }) =>
-    events.map((e) => ({
-      backend_id: e.backendId,
-      type: e.type,
-      journal_id: origin.journalId,
-      command: origin.command,
-      principal: origin.principal,
-      node_id: e.node?.id ?? null,
-      path: e.path,
-      source_backend_id: e.sourceBackendId ?? null,
-      source_path: e.sourcePath ?? null,
-      node: e.node && e.rollup ? { ...e.node, rollup: e.rollup } : e.node,
-    })),
-  );
-  if (rows.length >= PER_TX) throw new Error(`a transaction may write at most ${PER_TX - 1} events`);
-  const numbered = rows.map((r, ord) => ({ ord, ...r }));
-  return sql`INSERT INTO events (backend_id, cursor, type, journal_id, command, principal, node_id, path, source_backend_id, source_path, node)
-    SELECT v.backend_id, nx.first + v.ord, v.type, v.journal_id, v.command, v.principal, v.node_id, v.path,
-           v.source_backend_id, v.source_path, v.node
-    FROM jsonb_to_recordset(${JSON.stringify(numbered)}::jsonb)
-           AS v(ord int8, backend_id int8, type text, journal_id int8, command text, principal text, node_id int8, path text,
-                source_backend_id int8, source_path text, node jsonb),
-         (SELECT coalesce(
-            (SELECT max(cursor) + 1 FROM events WHERE cursor >= b.base AND cursor < b.base + ${PER_TX}), b.base) AS first
-          FROM (SELECT pg_current_xact_id()::text::int8 << ${TX_SHIFT} AS base) b) nx
-    RETURNING cursor`;
+/** One row, `first`: the cursor of this transaction's next event (after those it already wrote). */
+export function nextCursorSql(): SQL {
+  return sql`SELECT coalesce(
+               (SELECT max(cursor) + 1 FROM events WHERE cursor >= b.base AND cursor < b.base + ${PER_TX}), b.base) AS first
+             FROM (SELECT pg_current_xact_id()::text::int8 << ${TX_SHIFT} AS base) b`;
 }
 
 /** Appends events in the caller's transaction; returns the highest cursor written. */

@@ -4,7 +4,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { likePrefixPattern } from '../paths/index.js';
 import type { Executor } from './database.js';
-import { insertOriginEventsSql, type NewEvent } from './events-repo.js';
+import { insertEventsSql, type NewEvent } from './events-repo.js';
 import { toJournal, type Json, type JournalRecord, type JournalStatus, type NodeRecord } from './records.js';
 
 export interface NewJournalEntry {
@@ -40,7 +40,7 @@ function entryValues(e: IdentifiedEntry, status: JournalStatus, key: string | nu
               ${status === 'PENDING' ? null : sql`now()`})`;
 }
 
-export const ENTRY_COLUMNS = sql`(backend_id, id, command, status, principal, idempotency_key, idempotency_active, params_hash, params, plan,
+const ENTRY_COLUMNS = sql`(backend_id, id, command, status, principal, idempotency_key, idempotency_active, params_hash, params, plan,
                            path, target_backend_id, target_path, node_id, instance_id, error, completed_at)`;
 
 /**
@@ -107,38 +107,22 @@ export interface Completion {
   principal: string;
 }
 
-/** A command's outcome: its entry marked SUCCEEDED with `node` as its result, and its events. */
-export interface Success {
-  entry: Completion;
-  node: NodeRecord;
-  events: NewEvent[];
-}
-
 /**
  * Marks the entry SUCCEEDED with `node` as its result and writes its events in the same statement
  * (an event exists if and only if its command committed). Returns the last event's cursor.
  */
-export function markSucceeded(ex: Executor, entry: Completion, node: NodeRecord, events: NewEvent[]): Promise<bigint> {
-  return markAllSucceeded(ex, [{ entry, node, events }]);
-}
-
-/** markSucceeded for the commands of one transaction (group commit), in one statement. */
-export async function markAllSucceeded(ex: Executor, successes: Success[]): Promise<bigint> {
-  const done = successes.map((s) => ({ backend_id: s.entry.backendId, id: s.entry.id, node_id: s.node.id, result: { node: s.node } }));
-  const groups = successes.map((s) => ({ events: s.events, origin: { journalId: s.entry.id, command: s.entry.command, principal: s.entry.principal } }));
+export async function markSucceeded(ex: Executor, entry: Completion, node: NodeRecord, events: NewEvent[]): Promise<bigint> {
+  const origin = { journalId: entry.id, command: entry.command, principal: entry.principal };
   const rows = await ex.rows<{ last: string; done: number }>(
-    sql`WITH v AS (SELECT * FROM jsonb_to_recordset(${JSON.stringify(done)}::jsonb) AS v(backend_id int8, id int8, node_id int8, result jsonb)),
-        done AS (
-          UPDATE journal_entries je SET status = 'SUCCEEDED', node_id = v.node_id, result = v.result, completed_at = now()
-          FROM v WHERE je.id = ANY(${`{${successes.map((s) => s.entry.id).join(',')}}`}::int8[])
-            AND je.backend_id = v.backend_id AND je.id = v.id AND je.status = 'PENDING' RETURNING 1),
-        ins AS (${insertOriginEventsSql(groups)})
+    sql`WITH done AS (
+          UPDATE journal_entries SET status = 'SUCCEEDED', node_id = ${node.id},
+            result = ${JSON.stringify({ node })}::jsonb, completed_at = now()
+          WHERE backend_id = ${entry.backendId} AND id = ${entry.id} AND status = 'PENDING' RETURNING 1),
+        ins AS (${insertEventsSql(events, origin)})
         SELECT max(cursor)::text AS last, (SELECT count(*) FROM done)::int AS done FROM ins`,
   );
   // Not PENDING any more (recovery resolved it): the caller's transaction must not commit.
-  if (rows[0].done !== successes.length) {
-    throw new Error(`journal entries ${successes.map((s) => s.entry.id).join(', ')}: not all PENDING any more; not completing them`);
-  }
+  if (rows[0].done !== 1) throw new Error(`journal entry ${entry.id} is no longer PENDING; not completing it`);
   return BigInt(rows[0].last);
 }
 

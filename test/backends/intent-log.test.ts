@@ -1,7 +1,7 @@
 // The local backend's intent log, seen the way crash recovery sees it: from another process's
 // backend on the same root (owners are instance ids), on a real filesystem.
 import test from 'ava';
-import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalBackend } from '../../src/backends/local.js';
@@ -50,16 +50,25 @@ test('removing a listing leaves what was written since, and the area goes once e
   t.true((await readdir(area)).length > 0);
 });
 
+/** Writes where the log's next append goes: after its lines, in the zeros of the preallocated segment. */
+async function appendAfterLines(file: string, text: string): Promise<void> {
+  const content = await readFile(file);
+  const end = content.indexOf(0);
+  const fh = await open(file, 'r+');
+  await fh.write(Buffer.from(text), 0, Buffer.byteLength(text), end < 0 ? content.length : end);
+  await fh.close();
+}
+
 test('a torn last line (a crash inside the append) is not an intent; a damaged line before it is counted unreadable', async (t) => {
   const { writer, reader, area } = await twoOwners(t);
   await writer.writeIntent(1, body(1));
   const [segment] = await readdir(area);
-  await appendFile(join(area, segment!), '{"id":2,"instanceId":"wri');
+  await appendAfterLines(join(area, segment!), '{"id":2,"instanceId":"wri');
   let listing = await reader.listIntents('writer');
   t.deepEqual(listing.intents.map((i) => i.id), [1]);
   t.is(listing.unreadable, 0);
   const [claimed] = await readdir(area);
-  await appendFile(join(area, claimed!), `\n${body(4)}\n`);
+  await appendAfterLines(join(area, claimed!), `\n${body(4)}\n`);
   listing = await reader.listIntents('writer');
   t.deepEqual(listing.intents.map((i) => i.id), [1, 4]);
   t.is(listing.unreadable, 1);

@@ -64,6 +64,18 @@ export class Jail {
     return abs;
   }
 
+  /** As resolve, without looking at `rel` itself: for a step that fails on its own when something is there (mkdir). */
+  async resolveParent(rel: string): Promise<Omit<Resolved, 'stat'>> {
+    const abs = this.absolute(rel);
+    const parent = dirname(abs);
+    try {
+      const parentExists = abs === this.root || parent === this.root || (await this.checkDirectory(rel, parent));
+      return { rel, abs, parentExists };
+    } catch (err) {
+      throw fsError(err, this.subject(rel));
+    }
+  }
+
   async resolve(rel: string): Promise<Resolved> {
     const abs = this.absolute(rel);
     const parent = dirname(abs);
@@ -77,10 +89,22 @@ export class Jail {
     }
   }
 
+  /** realpath calls on their way, by directory: concurrent callers (a batch of creations in one directory) share one. */
+  private readonly realpaths = new Map<string, Promise<string>>();
+
+  private realpathShared(dir: string): Promise<string> {
+    let p = this.realpaths.get(dir);
+    if (!p) {
+      p = realpath(dir).finally(() => this.realpaths.delete(dir));
+      this.realpaths.set(dir, p);
+    }
+    return p;
+  }
+
   /** True when `dir` exists with no link on the way; false when missing; throws on a link. */
   private async checkDirectory(rel: string, dir: string): Promise<boolean> {
     try {
-      if ((await realpath(dir)) === dir) return true;
+      if ((await this.realpathShared(dir)) === dir) return true;
     } catch (err) {
       if (!isAbsent(err)) throw err;
       return this.walk(rel, dir);

@@ -13,7 +13,7 @@ async function fsyncOnce(dir: string): Promise<void> {
   try {
     await fh.sync();
   } finally {
-    await fh.close();
+    void fh.close().catch(() => {}); // durable already: the caller need not wait for the close
   }
 }
 
