@@ -32,7 +32,7 @@ async function subscribeNow(pathPrefix: string): Promise<Subscriber> {
   return sub;
 }
 
-type Settled = PromiseSettledResult<{ journalId: number }>;
+type Settled = PromiseSettledResult<{ journalId: number; node?: unknown }>;
 
 function refusal(r: Settled): string {
   if (r.status === 'fulfilled') return 'ok';
@@ -57,10 +57,10 @@ test.serial('one batch: the refused commands (ALREADY_EXISTS, ABORTED, FAILED_PR
   await s.client.fs('createDirectory', { backendId: 1, path: 'gc/taken' });
   await s.client.write({ path: 'gc/file.txt' }, Buffer.from('v1'));
   const sub = await subscribeNow('gc');
-  const calls: [string, () => Promise<{ journalId: number }>][] = [
+  const calls: [string, () => Promise<{ journalId: number; node?: unknown }>][] = [
     ['gc/a', () => s.client.fs('createDirectory', { backendId: 1, path: 'gc/a' })],
     ['gc/taken', () => s.client.fs('createDirectory', { backendId: 1, path: 'gc/taken' })],
-    ['gc/b', () => s.client.fs('createDirectory', { backendId: 1, path: 'gc/b', metadata: { k: 'b' } })],
+    ['gc/b', () => s.client.fs('createDirectory', { backendId: 1, path: 'gc/b', metadata: { k: 'b' }, idempotencyKey: 'gc-b' })],
     ['gc/file.txt', () => s.client.write({ path: 'gc/file.txt', expectedVersion: 0 }, Buffer.from('v2'))],
     ['gc/new.txt', () => s.client.write({ path: 'gc/new.txt' }, Buffer.from('new content'))],
     ['gc/none/c', () => s.client.fs('createDirectory', { backendId: 1, path: 'gc/none/c' })],
@@ -96,7 +96,15 @@ test.serial('one batch: the refused commands (ALREADY_EXISTS, ABORTED, FAILED_PR
     'filestore.node.created gc/new.txt',
   ]);
   t.false(sub.events.some((e) => !ok.includes(Number(e.journalId))), 'the refused commands emitted nothing');
-  t.deepEqual((await s.client.fs('getNode', { backendId: 1, path: 'gc/b' })).node.metadata, { k: 'b' });
+  // The batch statement writes the result and the events' nodes itself: they say what GetNode says,
+  // and a retry with the same key replays exactly the node the first call answered.
+  const b = (await s.client.fs('getNode', { backendId: 1, path: 'gc/b' })).node;
+  t.deepEqual(b.metadata, { k: 'b' });
+  for (const e of mine.filter((x) => x.path === 'gc/b')) t.deepEqual(e.node, { ...b, rollup: undefined }, e.type);
+  const first = results[2].status === 'fulfilled' ? results[2].value.node : null;
+  const retry = await s.client.fs('createDirectory', { backendId: 1, path: 'gc/b', metadata: { k: 'b' }, idempotencyKey: 'gc-b' });
+  t.true(retry.idempotentReplay);
+  t.deepEqual(retry.node, first);
   sub.cancel();
 
   const journal = await journalOf('gc');
