@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 import type { Backend, DiskStep, EntryStat, IntentListing, ReadOptions, StagedContent, StageOptions } from './backend.js';
 import { failedPrecondition, invalidArgument, resourceExhausted, unavailable } from '../errors/domain-error.js';
 import { Jail, lstatOrNull, RESERVED_DIR, type Resolved } from './local/containment.js';
+import { sharedRealpath } from './local/shared-realpath.js';
 import { copyFileDurable, copyTree } from './local/copy-tree.js';
 import * as E from './local/errors.js';
 import { syncDirectory } from './local/fsync.js';
@@ -112,8 +113,8 @@ export class LocalBackend implements Backend {
           maxBytes: String(maxBytes),
         });
       const written = await writeHashed(fh, chunks, maxBytes, tooLarge);
-      await fh.sync();
-      await fh.close();
+      await fh.datasync(); // the content and its size; the timestamps need not be durable
+      void fh.close().catch(() => undefined); // durable already: the caller need not wait for the close
       fh = undefined;
       // Its name in staging is not synced: publish's rename makes the entry durable where it counts, and
       // a staged object lost to a power cut before then is one that crash recovery would discard.
@@ -373,7 +374,7 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
 
 async function realpathOrNull(p: string): Promise<string | null> {
   try {
-    return await realpath(p);
+    return await sharedRealpath(p);
   } catch (err) {
     if (E.errnoOf(err) === 'ENOENT') return null;
     throw err;

@@ -12,7 +12,8 @@
 // Files are then opened with O_NOFOLLOW. Node has no openat/RESOLVE_BENEATH, so a
 // process writing into the root concurrently could still swap a checked directory for
 // a link between check and use; the service itself never creates links.
-import { lstat, realpath } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
+import { sharedRealpath } from './shared-realpath.js';
 import type { Stats } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { errnoOf, fsError, pathEscapes, pathReserved, type Subject } from './errors.js';
@@ -89,22 +90,10 @@ export class Jail {
     }
   }
 
-  /** realpath calls on their way, by directory: concurrent callers (a batch of creations in one directory) share one. */
-  private readonly realpaths = new Map<string, Promise<string>>();
-
-  private realpathShared(dir: string): Promise<string> {
-    let p = this.realpaths.get(dir);
-    if (!p) {
-      p = realpath(dir).finally(() => this.realpaths.delete(dir));
-      this.realpaths.set(dir, p);
-    }
-    return p;
-  }
-
   /** True when `dir` exists with no link on the way; false when missing; throws on a link. */
   private async checkDirectory(rel: string, dir: string): Promise<boolean> {
     try {
-      if ((await this.realpathShared(dir)) === dir) return true;
+      if ((await sharedRealpath(dir)) === dir) return true;
     } catch (err) {
       if (!isAbsent(err)) throw err;
       return this.walk(rel, dir);
