@@ -3,25 +3,9 @@ import test from 'ava';
 import fc from 'fast-check';
 import { parseCursor } from '../../src/events/cursor.js';
 import { matches, parseFilter, type EventFilter } from '../../src/events/filter.js';
-import type { EventRecord } from '../../src/events/types.js';
+import { eventRecord } from '../support/event-record.js';
 
-function event(over: Partial<EventRecord>): EventRecord {
-  return {
-    cursor: 1n,
-    type: 'filestore.node.created',
-    occurredAt: new Date(),
-    journalId: 1,
-    command: 'CreateDirectory',
-    principal: 'p',
-    backendId: 1,
-    path: 'a/b',
-    sourceBackendId: null,
-    sourcePath: null,
-    node: null,
-    rollup: null,
-    ...over,
-  };
-}
+const event = eventRecord;
 
 const filter = (over: Partial<EventFilter> = {}): EventFilter => ({ types: null, backendId: 0, pathPrefix: '', ...over });
 const code = (fn: () => unknown) => {

@@ -3,7 +3,7 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { ReadFileResponse } from '../../gen/filestore/v1/filestore_service.js';
 import { SubscribeResponse } from '../../gen/filestore/v1/events_service.js';
-import type { EventRecord } from '../../src/events/types.js';
+import { eventRecord } from '../support/event-record.js';
 import { eventToWire } from '../../src/server/mappers.js';
 import { eventMessage, serializeReadFileResponse, serializeSubscribeResponse } from '../../src/server/wire-encoding.js';
 
@@ -23,20 +23,7 @@ test('the node message goes through the generated encoder', (t) => {
 });
 
 test('an event is encoded once, and its bytes are those of the generated encoder', (t) => {
-  const event: EventRecord = {
-    cursor: 123n << 20n,
-    type: 'filestore.node.created',
-    occurredAt: new Date('2026-12-04T10:00:00Z'),
-    journalId: 7,
-    command: 'CreateDirectory',
-    principal: 'carol',
-    backendId: 1,
-    path: 'a/b',
-    sourceBackendId: null,
-    sourcePath: null,
-    node: null,
-    rollup: null,
-  };
+  const event = eventRecord({ cursor: 123n << 20n, occurredAt: new Date('2026-12-04T10:00:00Z'), journalId: 7, principal: 'carol' });
   const first = eventMessage(event);
   t.is(eventMessage(event), first, 'the second subscriber gets the same encoding');
   const expected = Buffer.from(SubscribeResponse.encode(SubscribeResponse.fromPartial({ event: eventToWire(event) })).finish());
