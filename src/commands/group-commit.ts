@@ -67,7 +67,14 @@ async function runGroup(svc: Services, members: Creation[]): Promise<Outcomes<Gr
       const chosen = members.filter((_, i) => made[i]);
       if (chosen.length === 0) return null;
       crashPoint('command:after-intent');
-      await publishAll(chosen, published);
+      try {
+        await publishAll(chosen, published);
+      } catch (err) {
+        // Taken back while this transaction's rows still hold the paths: once it has rolled back, a
+        // command elsewhere may make the same path its own, and the undo would destroy its result.
+        await undo(published.splice(0));
+        throw err;
+      }
       await transactionDelay();
       crashPoint('group:before-commit');
       committing = true;
@@ -80,7 +87,6 @@ async function runGroup(svc: Services, members: Creation[]): Promise<Outcomes<Gr
       return members.map((_, i) => (made[i] ? { ok: false, error: err } : { ok: true, value: null }));
     }
     await intents.catch(() => {});
-    await undo(published);
     return members.map(() => ({ ok: true, value: null }));
   }
 }

@@ -246,7 +246,11 @@ async function attempt(
     await backend.intentDone(entry.id).catch(() => {});
     return { node, journalId: entry.id, idempotentReplay: false };
   } catch (err) {
-    if (err instanceof KeyHeld) return KEY_HELD;
+    if (err instanceof KeyHeld) {
+      // Its transaction rolled back before any disk step: an intent a group commit wrote for it is done.
+      if (intentWritten) await backend.intentDone(entry.id).catch(() => {});
+      return KEY_HELD;
+    }
     if (isFilestoreError(err) && err.code !== 'UNAVAILABLE' && err.code !== 'INTERNAL') {
       // Refused by a precondition before any I/O became visible; the transaction rolled back. Record
       // why, then drop what was staged (a crash in between: the intent resolves it, as rolled back).

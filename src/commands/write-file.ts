@@ -175,13 +175,11 @@ export async function recoverWriteFile(svc: Services, tx: Executor, e: JournalRe
   const existing = await nodes.findLive(tx, entry.id, e.path, 'update');
   const stillStaged = await entry.backend.stagingExists(key);
   const onDisk = await entry.backend.stat(e.path);
-  // Staging gone and a file at the path: the rename happened, unless that file was there before
-  // (a refused overwrite discards its staging before its entry is marked FAILED): then the content tells.
+  // Staging gone and a file at the path: the rename happened, unless that file was there before (a
+  // refused overwrite discards its staging before its entry is marked FAILED; an untracked file, when a
+  // power cut lost the staged upload's name, which is not synced): the content tells.
   const published =
-    !stillStaged &&
-    onDisk?.kind === 'file' &&
-    onDisk.sizeBytes === p.size_bytes &&
-    (!existing || (await contentHash(entry.backend, e.path)) === p.sha256);
+    !stillStaged && onDisk?.kind === 'file' && onDisk.sizeBytes === p.size_bytes && (await contentHash(entry.backend, e.path)) === p.sha256;
   if (published) {
     // The rename happened and the transaction did not commit: roll the metadata forward.
     const made = await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
