@@ -3,7 +3,8 @@
 // the journal entries (SUCCEEDED, with their results: nobody sees them before the commit, and the
 // commit comes after the disk steps) and the events (node.created, then command.completed, per
 // command), all in one statement. A command the statement cannot take as is (its parent missing or not
-// a usable directory, its path taken, its idempotency key in use, or a batch-mate on the same path)
+// a usable directory, its path taken, its idempotency key in use or shared with a batch-mate, or a
+// batch-mate on the same path)
 // gets no row at all, and runs on its own.
 import { sql } from 'drizzle-orm';
 import { planEachCall, type Executor } from './database.js';
@@ -71,9 +72,14 @@ export async function insertCommandsWithNodes(tx: Executor, creations: NodeCreat
               AND n.state <> 'DELETED' AND n.state IN ('ACTIVE', 'INCONSISTENT') AND n.kind = 'DIRECTORY'
             FOR SHARE
           ) p
-          WHERE i.idempotency_key IS NULL OR NOT EXISTS (
-            SELECT 1 FROM journal_entries j
-            WHERE j.principal = i.principal AND j.idempotency_key = i.idempotency_key AND j.idempotency_active)
+          -- A key in use, or used twice in this batch (another path, another backend): the command runs alone.
+          WHERE i.idempotency_key IS NULL OR (
+            NOT EXISTS (
+              SELECT 1 FROM journal_entries j
+              WHERE j.principal = i.principal AND j.idempotency_key = i.idempotency_key AND j.idempotency_active)
+            AND NOT EXISTS (
+              SELECT 1 FROM input i2
+              WHERE i2.principal = i.principal AND i2.idempotency_key = i.idempotency_key AND i2.ord <> i.ord))
           ORDER BY i.backend_id, i.path, i.ord
         ),
         changed AS (
