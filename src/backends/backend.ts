@@ -4,8 +4,12 @@
 // the key before it starts the I/O; crash recovery uses them to roll forward or back. A key names
 // its owner ("<instance id>/<name>"), so any process can resolve the keys of a dead one.
 import type { Readable } from 'node:stream';
+import type { PathLimits } from '../paths/index.js';
 
 export type BackendKind = 'local' | 's3';
+
+/** Top-level name below a backend's root that belongs to the service (staging, intents); never a tracked path. */
+export const RESERVED_DIR = '.filestore';
 
 /** A backend's intents of one owner, as read: the intents, where they came from, and lines that could not be read. */
 export interface IntentListing {
@@ -53,6 +57,13 @@ export interface Backend {
   readonly kind: BackendKind;
   /** A local directory, or s3://bucket/prefix. */
   readonly location: string;
+  /**
+   * True when publish moves the staged object in one step (a rename); false when it copies it and
+   * then deletes the staged object (S3), so that after a crash both can be there.
+   */
+  readonly atomicPublish: boolean;
+  /** Limits on paths beyond the common ones (an S3 key is at most 1,024 bytes, the prefix included). */
+  readonly pathLimits?: PathLimits;
 
   /** Checks the root (creating it only if configured to) and creates this instance's staging area. */
   open(): Promise<void>;

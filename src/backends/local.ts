@@ -35,6 +35,7 @@ export interface LocalBackendOptions {
 export class LocalBackend implements Backend {
   readonly id: number;
   readonly kind = 'local' as const;
+  readonly atomicPublish = true;
   readonly location: string;
   private readonly instanceId: string;
   private readonly create: boolean;

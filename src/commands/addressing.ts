@@ -21,7 +21,7 @@ export interface Address {
 export function validateAddress(svc: Services, backendId: number, path: string, field = 'path'): Address {
   const entry = svc.backends.get(backendId);
   try {
-    return { entry, backendId, path: validatePath(path) };
+    return { entry, backendId, path: validatePath(path, entry.backend.pathLimits) };
   } catch (err) {
     if (field !== 'path' && err instanceof Error) err.message = `${field}: ${err.message}`;
     throw err;

@@ -7,45 +7,90 @@ import { z } from 'zod';
 import { fileSubject, readSettingsFile } from './settings-file.js';
 import { formatIssues, pathText } from './zod-issues.js';
 
-export interface BackendConfig {
+interface CommonBackendConfig {
   id: number;
   name: string;
+  readOnly: boolean;
+}
+
+export interface LocalBackendConfig extends CommonBackendConfig {
   kind: 'local';
   /** Absolute. */
   root: string;
-  readOnly: boolean;
   /** Create the root when it is missing (otherwise a missing root, e.g. an unmounted volume, is refused). */
   create: boolean;
 }
 
+/** Credentials come from the AWS SDK's default chain (environment, profiles, instance roles), never from this file. */
+export interface S3BackendConfig extends CommonBackendConfig {
+  kind: 's3';
+  bucket: string;
+  /** Keys are `<prefix>/<path>`; none: the whole bucket. */
+  prefix?: string;
+  region: string;
+  /** Another S3 API (MinIO, s3rver); none: AWS. */
+  endpoint?: string;
+  forcePathStyle: boolean;
+}
+
+/** One entry of the backends file, by `kind`; src/backends/factory.ts opens each. */
+export type BackendConfig = LocalBackendConfig | S3BackendConfig;
+
 const VARIABLE = 'FILESTORE_BACKENDS_PATH';
 
-const entrySchema = z
-  .strictObject({
-    id: z.number().int().positive(),
-    name: z.string().min(1),
-    kind: z.literal('local'),
-    root: z.string().min(1),
-    readOnly: z.boolean().optional(),
-    /** The proto's spelling. */
-    read_only: z.boolean().optional(),
-    create: z.boolean().default(false),
-  })
-  .superRefine((b, ctx) => {
-    if (b.readOnly !== undefined && b.read_only !== undefined && b.readOnly !== b.read_only) {
-      ctx.addIssue({ code: 'custom', message: `readOnly: ${b.readOnly} and read_only: ${b.read_only} disagree; give one of them` });
-    }
-  });
+const id = { id: z.number().int().positive(), name: z.string().min(1) };
+const readOnly = {
+  readOnly: z.boolean().optional(),
+  /** The proto's spelling. */
+  read_only: z.boolean().optional(),
+};
+
+const KINDS = ['local', 's3'] as const;
+
+const localSchema = z.strictObject({
+  ...id,
+  kind: z.enum(KINDS),
+  root: z.string().min(1),
+  ...readOnly,
+  create: z.boolean().default(false),
+});
+
+// A bucket name as S3 allows it (3–63 lowercase letters, digits, dots, hyphens).
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+const s3Schema = z.strictObject({
+  ...id,
+  kind: z.literal('s3'),
+  bucket: z.string().regex(BUCKET, 'must be a bucket name: 3–63 lowercase letters, digits, "." or "-"'),
+  prefix: z
+    .string()
+    .refine((p) => !p.split('/').some((seg) => seg === '..' || seg === '.'), 'must not have "." or ".." segments')
+    .optional(),
+  region: z.string().min(1),
+  endpoint: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL (the S3 API of MinIO, s3rver, …)' }).optional(),
+  forcePathStyle: z.boolean().default(false),
+  ...readOnly,
+});
+
+function readOnlyOf(b: { readOnly?: boolean; read_only?: boolean }): { readOnly: boolean } | { problem: string } {
+  if (b.readOnly !== undefined && b.read_only !== undefined && b.readOnly !== b.read_only) {
+    return { problem: `readOnly: ${b.readOnly} and read_only: ${b.read_only} disagree; give one of them` };
+  }
+  return { readOnly: b.readOnly ?? b.read_only ?? false };
+}
+
+/** The schema for an entry: by its kind (an unknown kind is reported by the local schema's enum). */
+const schemaFor = (entry: unknown) => ((entry as { kind?: unknown } | null)?.kind === 's3' ? s3Schema : localSchema);
 
 /** Entries are checked one by one, so that one bad entry does not hide the others' problems. */
 const fileSchema = z.strictObject({ backends: z.array(z.unknown()).min(1) });
 
 const WORDING = {
-  expected: 'a mapping with backends: [{id, name, kind: local, root}]',
-  keysAt: (at: readonly PropertyKey[]) => (at.length ? Object.keys(entrySchema.shape) : Object.keys(fileSchema.shape)),
+  expected: 'a mapping with backends: [{id, name, kind: local, root} or {id, name, kind: s3, bucket, region}]',
+  keysAt: (at: readonly PropertyKey[]) => (at.length ? Object.keys(localSchema.shape) : Object.keys(fileSchema.shape)),
 };
 
-export function defaultBackend(dataDir: string): BackendConfig {
+export function defaultBackend(dataDir: string): LocalBackendConfig {
   return { id: 1, name: 'default', kind: 'local', root: path.join(dataDir, 'data'), readOnly: false, create: true };
 }
 
@@ -66,17 +111,29 @@ function readEntries(subject: string, entries: unknown[]): { backends: BackendCo
   const problems: string[] = [];
   const indexOfId = new Map<number, number>();
   entries.forEach((entry, i) => {
-    const parsed = entrySchema.safeParse(entry, { reportInput: true });
+    const schema = schemaFor(entry);
+    const wording = { ...WORDING, keysAt: (at: readonly PropertyKey[]) => (at.length ? Object.keys(schema.shape) : Object.keys(fileSchema.shape)) };
+    const parsed = schema.safeParse(entry, { reportInput: true });
     if (!parsed.success) {
-      problems.push(...formatIssues(subject, parsed.error.issues.map((issue) => ({ ...issue, path: ['backends', i, ...issue.path] })), WORDING));
+      problems.push(...formatIssues(subject, parsed.error.issues.map((issue) => ({ ...issue, path: ['backends', i, ...issue.path] })), wording));
       return;
     }
-    const { read_only, readOnly, ...b } = parsed.data;
-    const backend = { ...b, root: path.resolve(b.root), readOnly: readOnly ?? read_only ?? false };
-    const where = `${subject}: ${pathText(['backends', i])} (id ${b.id})`;
-    const first = indexOfId.get(b.id);
+    const where = `${subject}: ${pathText(['backends', i])} (id ${parsed.data.id})`;
+    const first = indexOfId.get(parsed.data.id);
     if (first !== undefined) problems.push(`${where}: backends[${first}] has this id already; ids must be unique`);
-    else indexOfId.set(b.id, i);
+    else indexOfId.set(parsed.data.id, i);
+    const ro = readOnlyOf(parsed.data);
+    if ('problem' in ro) {
+      problems.push(`${subject}: ${pathText(['backends', i])}: ${ro.problem}`);
+      return;
+    }
+    const { read_only: _r, readOnly: _o, ...b } = parsed.data;
+    if (b.kind === 's3') {
+      backends.push({ ...(b as z.infer<typeof s3Schema>), readOnly: ro.readOnly });
+      return;
+    }
+    const local = b as z.infer<typeof localSchema>;
+    const backend: LocalBackendConfig = { ...local, kind: 'local', root: path.resolve(local.root), readOnly: ro.readOnly };
     const root = rootProblem(backend.root, backend.create);
     if (root) problems.push(`${where}: ${root}`);
     backends.push(backend);

@@ -209,7 +209,7 @@ test('FILESTORE_BACKENDS_PATH: a missing file, a directory, malformed YAML or JS
   const unterminated = file('short.json', '{ "backends": [');
   t.deepEqual(problems({ FILESTORE_BACKENDS_PATH: unterminated }), [`FILESTORE_BACKENDS_PATH (${unterminated}): not valid JSON at line 1, column 16: unexpected end of JSON input`]);
   const empty = file('empty.yaml', '');
-  t.deepEqual(problems({ FILESTORE_BACKENDS_PATH: empty }), [`FILESTORE_BACKENDS_PATH (${empty}): expected a mapping with backends: [{id, name, kind: local, root}], got nothing`]);
+  t.deepEqual(problems({ FILESTORE_BACKENDS_PATH: empty }), [`FILESTORE_BACKENDS_PATH (${empty}): expected a mapping with backends: [{id, name, kind: local, root} or {id, name, kind: s3, bucket, region}], got nothing`]);
 });
 
 test('FILESTORE_BACKENDS_PATH: schema errors name the index and the key; unknown keys are refused', (t) => {
@@ -219,9 +219,10 @@ test('FILESTORE_BACKENDS_PATH: schema errors name the index and the key; unknown
     [
       'backends:',
       '  - { id: 1, name: one, kind: local }',
-      '  - { id: 0, name: "", kind: s3, root: 7, readonly: true }',
+      '  - { id: 0, name: "", kind: nfs, root: 7, readonly: true }',
       `  - { id: 3, name: three, kind: local, root: ${root}, readOnly: "yes", mount: /x }`,
       `  - { id: 1, name: four, kind: local, root: ${root} }`,
+      '  - { id: 5, name: five, kind: s3, root: /x, bucket: Not_A_Bucket, endpoint: "ftp://x" }',
       'default: 1',
     ].join('\n'),
   );
@@ -231,11 +232,15 @@ test('FILESTORE_BACKENDS_PATH: schema errors name the index and the key; unknown
     `${at}: backends[0].root: required`,
     `${at}: backends[1].id: must be greater than 0, got 0`,
     `${at}: backends[1].name: must not be empty`,
-    `${at}: backends[1].kind: expected "local", got "s3"`,
+    `${at}: backends[1].kind: expected "local" or "s3", got "nfs"`,
     `${at}: backends[1].root: expected a string, got 7`,
     `${at}: backends[1].readonly: unknown key; did you mean readOnly?`,
     `${at}: backends[2].readOnly: expected true or false, got a string`,
     `${at}: backends[2].mount: unknown key; accepted: id, name, kind, root, readOnly, read_only, create`,
+    `${at}: backends[4].bucket: must be a bucket name: 3–63 lowercase letters, digits, "." or "-"`,
+    `${at}: backends[4].region: required`,
+    `${at}: backends[4].endpoint: must be an http:// or https:// URL (the S3 API of MinIO, s3rver, …)`,
+    `${at}: backends[4].root: unknown key; accepted: id, name, kind, bucket, prefix, region, endpoint, forcePathStyle, readOnly, read_only`,
   ]);
   const twice = file('twice.yaml', `backends:\n  - { id: 1, name: one, kind: local, root: ${root} }\n  - { id: 1, name: two, kind: local, root: ${root} }\n`);
   t.deepEqual(problems({ FILESTORE_BACKENDS_PATH: twice }), [`FILESTORE_BACKENDS_PATH (${twice}): backends[1] (id 1): backends[0] has this id already; ids must be unique`]);

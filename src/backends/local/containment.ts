@@ -18,8 +18,9 @@ import type { Stats } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { errnoOf, fsError, pathEscapes, pathReserved, type Subject } from './errors.js';
 
-/** Top-level directory of a root that belongs to the service (staging area). */
-export const RESERVED_DIR = '.filestore';
+import { RESERVED_DIR } from '../backend.js';
+
+export { RESERVED_DIR };
 
 export interface Resolved {
   rel: string;

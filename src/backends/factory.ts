@@ -1,0 +1,27 @@
+// Opens the backend an entry of the backends file describes: the one place that knows every kind.
+import type { BackendConfig } from '../config/backends-file.js';
+import type { Backend } from './backend.js';
+import { LocalBackend } from './local.js';
+import { S3Backend } from './s3.js';
+
+export async function openBackend(config: BackendConfig, instanceId: string): Promise<Backend> {
+  let backend: Backend;
+  switch (config.kind) {
+    case 'local':
+      backend = new LocalBackend({ id: config.id, root: config.root, instanceId, create: config.create });
+      break;
+    case 's3':
+      backend = new S3Backend({
+        id: config.id,
+        bucket: config.bucket,
+        prefix: config.prefix,
+        region: config.region,
+        endpoint: config.endpoint,
+        forcePathStyle: config.forcePathStyle,
+        instanceId,
+      });
+      break;
+  }
+  await backend.open();
+  return backend;
+}

@@ -1,0 +1,57 @@
+// A real S3 API for the tests: s3rver, in this process, on a spare loopback port, over a fresh
+// directory. Clients use the same settings the service does (src/backends/s3.ts) with s3rver's
+// fixed credentials. Listings past one page need --openssl-legacy-provider (s3rver's continuation
+// tokens use DES): the ava configuration passes it.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+// @ts-expect-error s3rver ships no types
+import S3rver from 's3rver';
+import { s3Client } from '../../src/backends/s3.js';
+
+export const S3_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
+Object.assign(process.env, S3_CREDENTIALS);
+
+export interface S3Fixture {
+  endpoint: string;
+  client: S3Client;
+  /** A new, empty bucket. */
+  bucket(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startS3(): Promise<S3Fixture> {
+  const directory = await mkdtemp(path.join(tmpdir(), 'filestore-s3rver-'));
+  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory });
+  const { port } = (await server.run()) as { port: number };
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = s3Client({ region: 'us-east-1', endpoint, forcePathStyle: true });
+  return {
+    endpoint,
+    client,
+    async bucket() {
+      const name = `test-${randomBytes(6).toString('hex')}`;
+      await client.send(new CreateBucketCommand({ Bucket: name }));
+      return name;
+    },
+    async stop() {
+      client.destroy();
+      await server.close();
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Every key in `bucket` below `prefix`, sorted (the plain SDK, paging through). */
+export async function listKeys(client: S3Client, bucket: string, prefix = ''): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const res = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    keys.push(...(res.Contents ?? []).map((o) => o.Key!));
+    token = res.IsTruncated ? res.NextContinuationToken : undefined;
+  } while (token);
+  return keys.sort();
+}
