@@ -5,6 +5,7 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { Authenticator } from './auth/authenticator.js';
 import { openBackend } from './backends/factory.js';
+import { crashPoint } from './commands/crash-points.js';
 import { JournalIds } from './commands/journal-ids.js';
 import { startRecoveryLoop, logReport, type RecoveryLoop } from './commands/recovery-loop.js';
 import { recover } from './commands/recovery.js';
@@ -48,7 +49,7 @@ export async function openDatabase(config: Config, purpose: LockPurpose): Promis
 export async function openServices(config: Config, db: Database, instanceId: string, commits: CommitListener, rollups: RollupNotifier): Promise<Services> {
   const entries = [];
   for (const b of config.backends) {
-    const backend = await openBackend(b, instanceId);
+    const backend = await openBackend(b, instanceId, { crashPoint });
     await upsertBackend(db, { id: b.id, name: b.name, kind: b.kind, location: backend.location, config: {} });
     await ensureRoot(db, b.id);
     entries.push({ id: b.id, name: b.name, readOnly: b.readOnly, backend });

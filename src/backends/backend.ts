@@ -57,11 +57,6 @@ export interface Backend {
   readonly kind: BackendKind;
   /** A local directory, or s3://bucket/prefix. */
   readonly location: string;
-  /**
-   * True when publish moves the staged object in one step (a rename); false when it copies it and
-   * then deletes the staged object (S3), so that after a crash both can be there.
-   */
-  readonly atomicPublish: boolean;
   /** Limits on paths beyond the common ones (an S3 key is at most 1,024 bytes, the prefix included). */
   readonly pathLimits?: PathLimits;
 
@@ -121,4 +116,14 @@ export interface Backend {
   rename(from: string, to: string): Promise<void>;
   /** Removes an empty directory or a file at `path`; used to undo a mkdir. No error when absent. */
   remove(path: string): Promise<void>;
+
+  // Crash recovery, before it reads the backend: a step that is many operations on this backend (S3:
+  // a copy, then deletes) and was cut off is brought to one end, done or not begun, so that what
+  // recovery then sees is one of the states an atomic step leaves. No-ops where steps are atomic.
+  /** An interrupted publish(key, path). */
+  settlePublish(key: string, path: string): Promise<void>;
+  /** An interrupted rename(from, to). */
+  settleRename(from: string, to: string): Promise<void>;
+  /** An interrupted unpublish(path, key). */
+  settleUnpublish(path: string, key: string): Promise<void>;
 }

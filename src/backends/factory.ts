@@ -4,7 +4,12 @@ import type { Backend } from './backend.js';
 import { LocalBackend } from './local.js';
 import { S3Backend } from './s3.js';
 
-export async function openBackend(config: BackendConfig, instanceId: string): Promise<Backend> {
+export interface BackendHooks {
+  /** Fault injection for tests (src/commands/crash-points.ts). */
+  crashPoint?: (name: string) => void;
+}
+
+export async function openBackend(config: BackendConfig, instanceId: string, hooks: BackendHooks = {}): Promise<Backend> {
   let backend: Backend;
   switch (config.kind) {
     case 'local':
@@ -19,6 +24,7 @@ export async function openBackend(config: BackendConfig, instanceId: string): Pr
         endpoint: config.endpoint,
         forcePathStyle: config.forcePathStyle,
         instanceId,
+        crashPoint: hooks.crashPoint,
       });
       break;
   }

@@ -35,7 +35,6 @@ export interface LocalBackendOptions {
 export class LocalBackend implements Backend {
   readonly id: number;
   readonly kind = 'local' as const;
-  readonly atomicPublish = true;
   readonly location: string;
   private readonly instanceId: string;
   private readonly create: boolean;
@@ -289,6 +288,11 @@ export class LocalBackend implements Backend {
     }
     await syncDirectory(dirname(target.abs));
   }
+
+  // Every step is one rename: nothing to settle after a crash.
+  async settlePublish(): Promise<void> {}
+  async settleRename(): Promise<void> {}
+  async settleUnpublish(): Promise<void> {}
 
   // --- helpers ---
 

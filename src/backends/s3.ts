@@ -5,7 +5,7 @@
 // A tree (a directory copied, moved or deleted) is many objects: copied one by one, then deleted.
 // Intents are one object each under .filestore/intents/<owner>/ (a PUT is durable when it returns).
 // Existence is asked with exact-key HEADs: "a" never collides with "a.txt" or "a/b".
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -40,6 +40,8 @@ export interface S3BackendOptions {
   instanceId: string;
   /** A client made by the caller (tests); otherwise one from the options and the SDK's default credentials chain. */
   client?: S3Client;
+  /** Fault injection (src/commands/crash-points.ts): called at named points inside a tree's copy and delete. */
+  crashPoint?: (name: string) => void;
 }
 
 export function s3Client(o: Pick<S3BackendOptions, 'region' | 'endpoint' | 'forcePathStyle'>): S3Client {
@@ -60,7 +62,6 @@ export function s3Client(o: Pick<S3BackendOptions, 'region' | 'endpoint' | 'forc
 export class S3Backend implements Backend {
   readonly id: number;
   readonly kind = 's3' as const;
-  readonly atomicPublish = false;
   readonly location: string;
   readonly pathLimits: PathLimits;
   private readonly bucket: Bucket;
@@ -70,6 +71,7 @@ export class S3Backend implements Backend {
   private readonly stagedHashes = new Map<string, string>();
   private readonly openIntents = new Set<number>();
   private intentsClosed = false;
+  private readonly crashPoint: (name: string) => void;
 
   constructor(opts: S3BackendOptions) {
     if (!SAFE_NAME.test(opts.instanceId)) {
@@ -80,7 +82,10 @@ export class S3Backend implements Backend {
     this.bucket = new Bucket(opts.client ?? s3Client(opts), opts.bucket);
     this.location = s3Location(opts.bucket, this.keys);
     this.instanceId = opts.instanceId;
-    this.pathLimits = { ...S3_LIMITS, maxPathBytes: S3_LIMITS.maxPathBytes - Buffer.byteLength(this.keys.base) - 1 };
+    this.crashPoint = opts.crashPoint ?? (() => {});
+    // A tracked path must fit in a key also below a staged tree: <base>.filestore/staging/<owner>/<uuid>/<path>.
+    const staged = Buffer.byteLength(this.keys.staged(`${opts.instanceId}/${randomUUID()}/`));
+    this.pathLimits = { ...S3_LIMITS, maxPathBytes: S3_LIMITS.maxPathBytes - staged };
   }
 
   async open(): Promise<void> {
@@ -132,8 +137,9 @@ export class S3Backend implements Backend {
     try {
       await new Upload({ client: this.bucket.client, params: { Bucket: this.bucket.name, Key: object, Body: body.stream }, partSize, queueSize: PARTS_IN_FLIGHT }).done();
     } catch (err) {
+      // lib-storage aborts a multipart upload itself; if the abort fails, its error replaces the cause.
       await this.bucket.delete(object).catch(() => undefined);
-      throw s3Error(err, this.subject(key, true), this.bucket.name);
+      throw s3Error(body.failure() ?? err, this.subject(key, true), this.bucket.name);
     }
     const written = body.result();
     this.stagedHashes.set(key, written.sha256);
@@ -167,13 +173,14 @@ export class S3Backend implements Backend {
       if (file) {
         const sha = this.stagedHashes.get(key) ?? file.metadata[SHA_META];
         await this.bucket.copy(staged, this.keys.file(path), file.sizeBytes, sha ? { [SHA_META]: sha } : undefined);
-        await this.bucket.delete(staged);
         this.stagedHashes.delete(key);
+        // Published: a staged object left by a failed delete is removed by the staging sweep.
+        await this.bucket.delete(staged).catch(() => undefined);
         return;
       }
       if (!(await this.bucket.anyBelow(`${staged}/`))) throw E.pathMissing(this.subject(key, true));
       if (target) throw E.pathExists(this.subject(path), 'a file is there and a directory never replaces a file');
-      await this.moveTree(`${staged}/`, this.keys.dir(path));
+      await this.moveTree(`${staged}/`, this.keys.dir(path), path);
     });
   }
 
@@ -185,8 +192,8 @@ export class S3Backend implements Backend {
       if (!found) throw E.pathMissing(this.subject(path));
       if (found.kind === 'file') {
         await this.bucket.copy(this.keys.file(path), staged, found.sizeBytes);
-        await this.bucket.delete(this.keys.file(path));
-      } else await this.moveTree(this.keys.dir(path), `${staged}/`);
+        await this.interruptible(path, () => this.bucket.delete(this.keys.file(path)));
+      } else await this.moveTree(this.keys.dir(path), `${staged}/`, path);
     });
   }
 
@@ -214,8 +221,11 @@ export class S3Backend implements Backend {
     return [...new Set([...objects, ...prefixes])].filter((n) => SAFE_NAME.test(n)).map((n) => `${owner}/${n}`);
   }
 
-  async removeStagingArea(_owner: string): Promise<void> {
-    // An S3 "area" is a key prefix: it is gone with its last object.
+  async removeStagingArea(owner: string): Promise<void> {
+    // An S3 "area" is a key prefix, gone with its last object; what can outlive it is the parts of a
+    // multipart upload its owner never completed nor aborted (it died), which cost storage unseen.
+    if (!SAFE_NAME.test(owner)) return;
+    await this.bucket.abortUploads(`${this.keys.stagingRoot}${owner}/`);
   }
 
   async writeIntent(id: number, body: string): Promise<void> {
@@ -230,10 +240,12 @@ export class S3Backend implements Backend {
   }
 
   async intentDone(id: number): Promise<void> {
-    if (!this.openIntents.delete(id)) return;
+    if (!this.openIntents.has(id)) return;
+    // Deleted while still open, so that this process's own sweep never reads an intent being deleted.
     await this.bucket.delete(this.keys.intent(this.instanceId, id)).catch(() => {
       // Left behind: a later sweep reads it, finds its entry committed and removes it.
     });
+    this.openIntents.delete(id);
   }
 
   async closeIntents(): Promise<boolean> {
@@ -258,7 +270,11 @@ export class S3Backend implements Backend {
         continue;
       }
       if (owner === this.instanceId && this.openIntents.has(id)) continue; // a command of this process is running it
-      const body = await this.bucket.get(key, 0, undefined).then((b) => (b ? text(b) : ''));
+      const body = await this.bucket.get(key, 0, undefined).then(
+        (b) => (b ? text(b) : ''),
+        (err) => (isMissing(err) ? null : Promise.reject(err)), // done meanwhile
+      );
+      if (body === null) continue;
       segments.push(key);
       intents.push({ id, body });
     }
@@ -296,11 +312,11 @@ export class S3Backend implements Backend {
       if (source.kind === 'file') {
         const head = await this.bucket.head(this.keys.file(from));
         await this.bucket.copy(this.keys.file(from), this.keys.file(to), source.sizeBytes, head?.metadata);
-        await this.bucket.delete(this.keys.file(from));
+        await this.interruptible(to, () => this.bucket.delete(this.keys.file(from)));
         return;
       }
       if (target) throw E.pathExists(this.subject(to), 'a file is there and a directory never replaces a file');
-      await this.moveTree(this.keys.dir(from), this.keys.dir(to));
+      await this.moveTree(this.keys.dir(from), this.keys.dir(to), to);
     });
   }
 
@@ -317,7 +333,85 @@ export class S3Backend implements Backend {
     });
   }
 
+  async settlePublish(key: string, path: string): Promise<void> {
+    const staged = this.stagedKey(key);
+    await this.guard(path, async () => {
+      if (await this.bucket.head(staged)) {
+        // A file: the copy is one call, so the object at the path is the staged one or what was there.
+        if (await this.sameContent(staged, this.keys.file(path))) await this.bucket.delete(staged);
+        return;
+      }
+      if (await this.bucket.anyBelow(`${staged}/`)) await this.settleTree(`${staged}/`, this.keys.dir(path));
+    });
+  }
+
+  async settleRename(from: string, to: string): Promise<void> {
+    if (from === '' || to === '' || from === to) return;
+    await this.guard(to, async () => {
+      if (await this.bucket.head(this.keys.file(from))) {
+        if (await this.sameContent(this.keys.file(from), this.keys.file(to))) await this.bucket.delete(this.keys.file(from));
+        return;
+      }
+      await this.settleTree(this.keys.dir(from), this.keys.dir(to));
+    });
+  }
+
+  async settleUnpublish(path: string, key: string): Promise<void> {
+    if (path === '') return;
+    const staged = this.stagedKey(key);
+    await this.guard(path, async () => {
+      if (await this.bucket.head(staged)) {
+        // The copy into staging is one call: once it is there, the delete is what was left to do.
+        await this.bucket.delete(this.keys.file(path));
+        return;
+      }
+      await this.settleTree(this.keys.dir(path), `${staged}/`);
+    });
+  }
+
   // --- helpers ---
+
+  /**
+   * A tree's move from `from` to `to` (prefixes), cut off: its marker at `to`, written after every
+   * object was copied, says the copy is whole, so the deletes are finished; without it, the partial
+   * copy is removed (`to` held nothing before: a move or publish never replaces a directory).
+   */
+  private async settleTree(from: string, to: string): Promise<void> {
+    if (await this.bucket.head(to)) await this.deleteAll(from);
+    else if (await this.bucket.anyBelow(to)) await this.deleteAll(to);
+  }
+
+  /** Both objects exist with the same bytes (compared by size, then by their sha256). */
+  private async sameContent(a: string, b: string): Promise<boolean> {
+    const [x, y] = await Promise.all([this.bucket.head(a), this.bucket.head(b)]);
+    if (!x || !y || x.sizeBytes !== y.sizeBytes) return false;
+    const [hx, hy] = await Promise.all([this.objectHash(a), this.objectHash(b)]);
+    return hx === hy;
+  }
+
+  private async objectHash(key: string): Promise<string> {
+    const hash = createHash('sha256');
+    const body = await this.bucket.get(key, 0, undefined);
+    if (body) for await (const part of body) hash.update(part);
+    return hash.digest('hex');
+  }
+
+  /**
+   * A call after the first change a multi-call step made: if it fails, the step is half done, which
+   * only recovery can settle (settle* above), so the command's runner must resolve it as recovery
+   * would, not take it for refused.
+   */
+  private async interruptible<T>(path: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw unavailable(
+        'BACKEND_STEP_INTERRUPTED',
+        `backend ${this.id} (bucket "${this.bucket.name}") failed in the middle of changing path "${path}": ${(err as Error).message}; the service completes or undoes the change, then retry.`,
+        { backendId: String(this.id), path },
+      );
+    }
+  }
 
   private async statOf(path: string): Promise<EntryStat | null> {
     if (path === '') return { kind: 'directory', sizeBytes: 0, mtimeMs: 0 };
@@ -342,28 +436,47 @@ export class S3Backend implements Backend {
     throw E.pathMissing(this.subject(path));
   }
 
-  /** Copies every object below `from` (a directory's prefix, its marker included) to below `to`; writes `to`'s marker. */
+  /**
+   * Copies every object below `from` (a directory's prefix) to below `to`, then writes `to`'s marker:
+   * the marker is last, so that it says the copy is whole (settleTree).
+   */
   private async copyTree(from: string, to: string): Promise<void> {
     const reserved = from === this.keys.base ? `${this.keys.base}.filestore/` : null;
     const pending: Promise<void>[] = [];
     for await (const o of this.bucket.list(from)) {
-      if (reserved && o.key.startsWith(reserved)) continue;
+      if (o.key === from || (reserved && o.key.startsWith(reserved))) continue;
       pending.push(this.bucket.copy(o.key, `${to}${o.key.slice(from.length)}`, o.sizeBytes));
-      if (pending.length >= TREE_CONCURRENCY) await Promise.all(pending.splice(0));
+      if (pending.length >= TREE_CONCURRENCY) {
+        await Promise.all(pending.splice(0));
+        this.crashPoint('s3:tree-mid-copy');
+      }
     }
     await Promise.all(pending);
-    if (from !== '') await this.bucket.put(to, '');
+    await this.bucket.put(to, '');
   }
 
-  private async moveTree(from: string, to: string): Promise<void> {
-    await this.copyTree(from, to);
-    await this.deleteAll(from);
+  /** A tree's move: a whole copy, then the deletes (`path`: what a half-done move is reported on). */
+  private async moveTree(from: string, to: string, path: string): Promise<void> {
+    try {
+      await this.copyTree(from, to);
+    } catch (err) {
+      // Taken back: then the step did not begin, as far as anyone can see.
+      const undone = await this.deleteAll(to).then(() => true, () => false);
+      if (undone) throw err;
+      await this.interruptible(path, () => Promise.reject(err));
+    }
+    await this.interruptible(path, () => this.deleteAll(from));
   }
 
   private async deleteAll(prefix: string): Promise<void> {
     const keys: string[] = [];
     for await (const o of this.bucket.list(prefix)) keys.push(o.key);
-    await this.bucket.deleteMany(keys);
+    // The marker last: a directory whose objects are partly gone still reads as one until then.
+    keys.sort((a, b) => (a === prefix ? 1 : b === prefix ? -1 : 0));
+    const half = Math.ceil(keys.length / 2);
+    await this.bucket.deleteMany(keys.slice(0, half));
+    this.crashPoint('s3:tree-mid-delete');
+    await this.bucket.deleteMany(keys.slice(half));
   }
 
   private stagedKey(key: string): string {

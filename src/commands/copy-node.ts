@@ -59,6 +59,7 @@ export async function recoverCopyNode(svc: Services, tx: Executor, e: JournalRec
   const node = await nodes.findLive(tx, e.backendId, e.path, 'share');
   if (node?.kind === 'DIRECTORY') await nodes.lockDescendants(tx, e.backendId, e.path, 'share');
   const replacedBefore = await nodes.findLive(tx, entry.id, target, 'update');
+  await entry.backend.settlePublish(key, target);
   const stillStaged = await entry.backend.stagingExists(key);
   const onTarget = await entry.backend.stat(target);
   // The copy landed only if the target holds what the source is. With overwrite, a file was at the

@@ -7,7 +7,9 @@
 // command:after-intent (any command, its entry inserted and intent written, before its disk step) and
 // command:after-commit (committed, its intent not yet marked done); under group commit (group-commit.ts)
 // group:before-commit (every disk step of a batch done, not committed) and group:during-rollback (a
-// batch rolling back after a disk step failed, its first step taken back).
+// batch rolling back after a disk step failed, its first step taken back); on an S3 backend,
+// s3:tree-mid-copy (a tree's copy, one batch of objects copied) and s3:tree-mid-delete (half of a
+// tree's objects deleted).
 const armed = process.env.FILESTORE_CRASH_AT ?? '';
 
 export function crashPoint(name: string): void {

@@ -81,6 +81,7 @@ export async function recoverDeleteNode(svc: Services, tx: Executor, e: JournalR
   // Rows first, the disk after: no live command can change the path while recovery reads it.
   const node = await nodes.findLive(tx, e.backendId, e.path, 'update');
   if (node?.kind === 'DIRECTORY') await nodes.lockDescendants(tx, node.backendId, node.path, 'update');
+  await entry.backend.settleUnpublish(e.path, key);
   const trashed = await entry.backend.stagingExists(key);
   const stillThere = !!(await entry.backend.stat(e.path));
   if (node && trashed && !stillThere) {

@@ -46,6 +46,7 @@ export async function recoverMoveNode(svc: Services, tx: Executor, e: JournalRec
   const node = await nodes.findLive(tx, e.backendId, e.path, 'update');
   if (node?.kind === 'DIRECTORY') await nodes.lockDescendants(tx, e.backendId, e.path, 'update');
   const replaced = await nodes.findLive(tx, e.backendId, target, 'update');
+  await entry.backend.settleRename(e.path, target);
   const sourceGone = !(await entry.backend.stat(e.path));
   const targetThere = !!(await entry.backend.stat(target));
   if (node && sourceGone && targetThere) {

@@ -173,17 +173,14 @@ export async function recoverWriteFile(svc: Services, tx: Executor, e: JournalRe
   const p = e.params as { size_bytes: number; sha256: string; metadata: Json | null };
   // Rows first, the disk after: no live command can change the path while recovery reads it.
   const existing = await nodes.findLive(tx, entry.id, e.path, 'update');
+  await entry.backend.settlePublish(key, e.path);
   const stillStaged = await entry.backend.stagingExists(key);
   const onDisk = await entry.backend.stat(e.path);
   // Staging gone and a file at the path: the rename happened, unless that file was there before (a
   // refused overwrite discards its staging before its entry is marked FAILED; an untracked file, when a
-  // power cut lost the staged upload's name, which is not synced): the content tells. Where publish is a
-  // copy and then a delete (S3), the staged object can outlive the copy: the content alone tells.
+  // power cut lost the staged upload's name, which is not synced): the content tells.
   const published =
-    (!stillStaged || !entry.backend.atomicPublish) &&
-    onDisk?.kind === 'file' &&
-    onDisk.sizeBytes === p.size_bytes &&
-    (await contentHash(entry.backend, e.path)) === p.sha256;
+    !stillStaged && onDisk?.kind === 'file' && onDisk.sizeBytes === p.size_bytes && (await contentHash(entry.backend, e.path)) === p.sha256;
   if (published) {
     // The rename happened and the transaction did not commit: roll the metadata forward.
     const made = await settlePlannedDirs(tx, entry, dirs, 'forward', e.id);
@@ -194,7 +191,6 @@ export async function recoverWriteFile(svc: Services, tx: Executor, e: JournalRe
         sha256: p.sha256,
         metadata: p.metadata ?? undefined,
       }, e.id))!;
-      if (stillStaged) await entry.backend.discard(key);
       return succeedRecovered(tx, e, node, [...made.map(nodeCreated), existing ? nodeUpdated(node) : nodeCreated(node)]);
     }
   }

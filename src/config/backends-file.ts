@@ -56,7 +56,7 @@ const localSchema = z.strictObject({
 });
 
 // A bucket name as S3 allows it (3–63 lowercase letters, digits, dots, hyphens).
-const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const BUCKET = /^(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 const s3Schema = z.strictObject({
   ...id,
@@ -64,10 +64,17 @@ const s3Schema = z.strictObject({
   bucket: z.string().regex(BUCKET, 'must be a bucket name: 3–63 lowercase letters, digits, "." or "-"'),
   prefix: z
     .string()
-    .refine((p) => !p.split('/').some((seg) => seg === '..' || seg === '.'), 'must not have "." or ".." segments')
+    .max(512)
+    .refine(
+      (p) => p.replace(/^\/+|\/+$/g, '').split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..' && seg.toLowerCase() !== '.filestore' && !seg.includes('\\')),
+      'must be segments separated by "/", without empty, ".", ".." or ".filestore" segments or backslashes',
+    )
     .optional(),
-  region: z.string().min(1),
-  endpoint: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL (the S3 API of MinIO, s3rver, …)' }).optional(),
+  region: z.string().regex(/^[a-z0-9-]+$/, 'must be a region name such as us-east-1'),
+  endpoint: z
+    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL (the S3 API of MinIO, s3rver, …)' })
+    .refine((u) => !new URL(u).username && !new URL(u).password, 'must not hold credentials: they come from the AWS SDK\'s default chain (AWS_ACCESS_KEY_ID, profiles, roles)')
+    .optional(),
   forcePathStyle: z.boolean().default(false),
   ...readOnly,
 });
@@ -138,7 +145,26 @@ function readEntries(subject: string, entries: unknown[]): { backends: BackendCo
     if (root) problems.push(`${where}: ${root}`);
     backends.push(backend);
   });
+  problems.push(...overlappingBuckets(subject, backends));
   return { backends, problems };
+}
+
+/**
+ * Two S3 backends whose keys could meet (one bucket, one prefix at or below the other's): each would
+ * take the other's objects for its own, its .filestore/ included.
+ */
+function overlappingBuckets(subject: string, backends: BackendConfig[]): string[] {
+  const s3 = backends.filter((b): b is S3BackendConfig => b.kind === 's3');
+  const base = (b: S3BackendConfig) => `${(b.prefix ?? '').replace(/^\/+|\/+$/g, '')}/`.replace(/^\/$/, '');
+  const problems: string[] = [];
+  for (const [i, a] of s3.entries()) {
+    for (const b of s3.slice(i + 1)) {
+      if (a.bucket === b.bucket && (base(a).startsWith(base(b)) || base(b).startsWith(base(a)))) {
+        problems.push(`${subject}: backends ${a.id} and ${b.id} share bucket "${a.bucket}" with prefixes "${a.prefix ?? ''}" and "${b.prefix ?? ''}", one inside the other; give each its own prefix`);
+      }
+    }
+  }
+  return problems;
 }
 
 /** The backends of the file `file`, each root resolved against the working directory, or the file's problems. */

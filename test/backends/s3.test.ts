@@ -84,3 +84,80 @@ test('s3: a bucket that does not exist is refused at open with what to fix', asy
   t.like(err, { code: 'FAILED_PRECONDITION', reason: 'BACKEND_ROOT_MISSING' });
   t.regex(err!.message, /bucket "no-such-bucket-here" does not exist/);
 });
+
+test('s3: an upload over maxBytes above the part size is refused as UPLOAD_TOO_LARGE and leaves nothing staged', async (t) => {
+  const b = await openBackend(await s3.bucket(), 'big');
+  const key = b.newStagingKey();
+  await rejects(t, b.stage(key, chunked(randomBytes(20 * 1024 * 1024), [1024 * 1024]), { maxBytes: 10 * 1024 * 1024 }), 'RESOURCE_EXHAUSTED', 'UPLOAD_TOO_LARGE');
+  t.false(await b.stagingExists(key));
+  t.deepEqual(await b.listStaging(), []);
+});
+
+// Half-done steps as a crash leaves them (made here with the plain SDK), and what settling makes of them.
+test('s3: settling a cut-off tree move finishes it once the copy is whole, and takes a partial copy back', async (t) => {
+  const bucket = await s3.bucket();
+  const b = await openBackend(bucket, 'st');
+  await b.mkdir('src');
+  for (const n of ['1', '2', '3']) await put(b, `src/${n}`, n);
+  // The copy whole (its marker written last), the source half deleted.
+  for (const n of ['1', '2', '3']) await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: `st/dst/${n}`, Body: n }));
+  await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: 'st/dst/', Body: '', ContentLength: 0 }));
+  await b.remove('src/1');
+  await b.settleRename('src', 'dst');
+  t.is(await b.stat('src'), null);
+  t.is(await text(b, 'dst/3'), '3');
+  // A partial copy (no marker): taken back, the source untouched.
+  await b.mkdir('again');
+  await put(b, 'again/x', 'x');
+  await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: 'st/there/x', Body: 'x' }));
+  await b.settleRename('again', 'there');
+  t.is(await b.stat('there'), null);
+  t.is(await text(b, 'again/x'), 'x');
+  // A file copied, its source not yet deleted: the delete is finished.
+  await put(b, 'f', 'same');
+  await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: 'st/g', Body: 'same' }));
+  await b.settleRename('f', 'g');
+  t.is(await b.stat('f'), null);
+  t.is(await text(b, 'g'), 'same');
+  // A file whose rename never began: nothing changes.
+  await put(b, 'h', 'one');
+  await put(b, 'i', 'two');
+  await b.settleRename('h', 'i');
+  t.is(await text(b, 'h'), 'one');
+  t.is(await text(b, 'i'), 'two');
+});
+
+test('s3: settling a cut-off delete (a tree into staging) finishes it once the trash is whole, and drops a partial trash', async (t) => {
+  const bucket = await s3.bucket();
+  const b = await openBackend(bucket, 'sd');
+  await b.mkdir('t');
+  for (const n of ['1', '2']) await put(b, `t/${n}`, n);
+  const whole = b.newStagingKey();
+  await b.stageCopy('t', whole); // the trash, whole
+  await b.remove('t/1'); // the deletes begun
+  await b.settleUnpublish('t', whole);
+  t.is(await b.stat('t'), null);
+  t.true(await b.stagingExists(whole));
+
+  await b.mkdir('u');
+  await put(b, 'u/1', '1');
+  const partial = b.newStagingKey();
+  await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: `sd/.filestore/staging/${partial}/1`, Body: '1' }));
+  await b.settleUnpublish('u', partial);
+  t.false(await b.stagingExists(partial));
+  t.is(await text(b, 'u/1'), '1');
+});
+
+test('s3: settling a cut-off publish of a file removes the staged object once the copy landed, and only then', async (t) => {
+  const b = await openBackend(await s3.bucket(), 'sp');
+  await put(b, 'f', 'old');
+  const key = b.newStagingKey();
+  await b.stage(key, chunked(Buffer.from('new')));
+  await b.settlePublish(key, 'f'); // not copied yet: nothing changes
+  t.true(await b.stagingExists(key));
+  t.is(await text(b, 'f'), 'old');
+  const copied = b.newStagingKey();
+  await b.stage(copied, chunked(Buffer.from('old')));
+  await b.settlePublish(copied, 'f'); // the object at the path is the staged one: the copy happened
+  t.false(await b.stagingExists(copied));
+});

@@ -108,8 +108,65 @@ const cases: Case[] = [
   },
 ];
 
+// A tree of `n` objects (a marker, 2 subdirectories and their files): its copy and its deletes take
+// many calls, in batches of 16 copies (the mid-copy point comes after the first batch).
+const treeFiles = (n: number) => Array.from({ length: n - 3 }, (_, i) => `t/${i % 2 ? 'a' : 'b'}/${i}.txt`);
+const treeLines = (top: string, n: number) =>
+  ['t/', 't/a/', 't/b/', ...treeFiles(n)].map((p) => (p.endsWith('/') ? `${top}${p.slice(1)}` : line(`${top}${p.slice(1)}`, Buffer.from(p))));
+const makeTree = (n: number) => async (c: TestClient) => {
+  await c.fs('createDirectory', { backendId: 1, path: 't/a', parents: true });
+  await c.fs('createDirectory', { backendId: 1, path: 't/b' });
+  const files = treeFiles(n);
+  for (let i = 0; i < files.length; i += 16) await Promise.all(files.slice(i, i + 16).map((p) => c.write({ path: p }, Buffer.from(p))));
+};
+const SMALL = 40;
+cases.push(
+  {
+    point: 's3:tree-mid-delete (MoveNode of 300 objects)',
+    setup: makeTree(300),
+    run: (c: TestClient) => c.fs('moveNode', { backendId: 1, path: 't', targetPath: 'moved' }),
+    old: treeLines('t', 300),
+    new: treeLines('moved', 300),
+  },
+  {
+    point: `s3:tree-mid-copy (MoveNode of ${SMALL} objects)`,
+    setup: makeTree(SMALL),
+    run: (c: TestClient) => c.fs('moveNode', { backendId: 1, path: 't', targetPath: 'moved' }),
+    old: treeLines('t', SMALL),
+    new: treeLines('moved', SMALL),
+  },
+  ...['s3:tree-mid-copy', 's3:tree-mid-delete'].map((point) => ({
+    point: `${point} (recursive DeleteNode of ${SMALL} objects)`,
+    setup: makeTree(SMALL),
+    run: (c: TestClient) => c.fs('deleteNode', { backendId: 1, path: 't', recursive: true }),
+    old: treeLines('t', SMALL),
+    new: [],
+  })),
+  {
+    point: `s3:tree-mid-copy (CopyNode of ${SMALL} objects)`,
+    setup: makeTree(SMALL),
+    run: (c: TestClient) => c.fs('copyNode', { backendId: 1, path: 't', targetPath: 'copied' }),
+    old: treeLines('t', SMALL),
+    new: [...treeLines('t', SMALL), ...treeLines('copied', SMALL)],
+  },
+);
+
+// Three at a time: s3rver runs on this process's event loop, and every case starts three servers.
+let running = 0;
+const waiting: (() => void)[] = [];
+async function slot<T>(fn: () => Promise<T>): Promise<T> {
+  while (running >= 3) await new Promise<void>((r) => waiting.push(r));
+  running++;
+  try {
+    return await fn();
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
+}
+
 for (const k of cases) {
-  test(`S3: killed at ${k.point}, then restarted: all old or all new, bucket ≡ API`, async (t: ExecutionContext) => {
+  test(`S3: killed at ${k.point}, then restarted: all old or all new, bucket ≡ API`, (t: ExecutionContext) => slot(async () => {
     const where = await site();
     let s: SpawnedServer | undefined;
     try {
@@ -130,5 +187,5 @@ for (const k of cases) {
       await s?.kill();
       await where.cleanup();
     }
-  });
+  }));
 }

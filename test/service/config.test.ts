@@ -298,3 +298,41 @@ test('every problem is reported at once: the environment\'s first, then the file
     `FILESTORE_TOKENS_PATH (${tokens}): tokens[0] (principal ops): the token has 5 characters; tokens need at least 16`,
   ]);
 });
+
+test('FILESTORE_BACKENDS_PATH: an S3 entry loads with its defaults; bad prefixes, regions, endpoints with credentials and overlapping prefixes are refused', (t) => {
+  const good = file('s3-good.yaml', 'backends:\n  - { id: 2, name: archive, kind: s3, bucket: filestore-archive, prefix: tenants/a, region: us-east-1 }\n');
+  t.like(loadConfig({ FILESTORE_BACKENDS_PATH: good }).backends[0], {
+    id: 2,
+    kind: 's3',
+    bucket: 'filestore-archive',
+    prefix: 'tenants/a',
+    region: 'us-east-1',
+    forcePathStyle: false,
+    readOnly: false,
+  });
+  const bad = file(
+    's3-bad.yaml',
+    [
+      'backends:',
+      '  - { id: 1, name: a, kind: s3, bucket: bk1, prefix: "a//b", region: us-east-1 }',
+      '  - { id: 2, name: b, kind: s3, bucket: bk1, prefix: "x/.filestore", region: " " }',
+      '  - { id: 3, name: c, kind: s3, bucket: 192.168.1.1, region: us-east-1, endpoint: "http://AKIA:secret@127.0.0.1:9000" }',
+      '  - { id: 4, name: d, kind: s3, bucket: shared, region: us-east-1 }',
+      '  - { id: 5, name: e, kind: s3, bucket: shared, prefix: t, region: us-east-1 }',
+      '  - { id: 6, name: f, kind: s3, bucket: other, prefix: t, region: us-east-1 }',
+      '  - { id: 7, name: g, kind: s3, bucket: other, prefix: tt, region: us-east-1 }',
+    ].join('\n'),
+  );
+  const at = `FILESTORE_BACKENDS_PATH (${bad})`;
+  const got = problems({ FILESTORE_BACKENDS_PATH: bad });
+  const prefixRule = 'must be segments separated by "/", without empty, ".", ".." or ".filestore" segments or backslashes';
+  t.deepEqual(got, [
+    `${at}: backends[0].prefix: ${prefixRule}`,
+    `${at}: backends[1].prefix: ${prefixRule}`,
+    `${at}: backends[1].region: must be a region name such as us-east-1`,
+    `${at}: backends[2].bucket: must be a bucket name: 3–63 lowercase letters, digits, "." or "-"`,
+    `${at}: backends[2].endpoint: must not hold credentials: they come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID, profiles, roles)`,
+    `${at}: backends 4 and 5 share bucket "shared" with prefixes "" and "t", one inside the other; give each its own prefix`,
+  ]);
+  t.false(got.join('\n').includes('secret'), 'the credentials are not repeated');
+});

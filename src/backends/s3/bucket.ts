@@ -10,6 +10,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   UploadPartCopyCommand,
@@ -26,7 +27,8 @@ export interface Head {
 
 /** CopyObject's limit; larger objects are copied in parts. */
 const MAX_SINGLE_COPY = 5 * 1024 ** 3;
-const COPY_PART = 512 * 1024 ** 2;
+const MIN_COPY_PART = 512 * 1024 ** 2;
+const MAX_PARTS = 10_000;
 const DELETE_BATCH = 1000;
 
 export class Bucket {
@@ -68,11 +70,14 @@ export class Bucket {
       await this.client.send(new CopyObjectCommand({ Bucket: this.name, Key: to, CopySource: copySource(this.name, from), ...directive }));
       return;
     }
-    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.name, Key: to, Metadata: metadata }));
+    // A multipart copy takes no metadata from its source: carry it over.
+    const carried = metadata ?? (await this.head(from))?.metadata;
+    const part = Math.max(MIN_COPY_PART, Math.ceil(sizeBytes / MAX_PARTS));
+    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.name, Key: to, Metadata: carried }));
     try {
       const parts = [];
-      for (let start = 0, n = 1; start < sizeBytes; start += COPY_PART, n++) {
-        const end = Math.min(start + COPY_PART, sizeBytes) - 1;
+      for (let start = 0, n = 1; start < sizeBytes; start += part, n++) {
+        const end = Math.min(start + part, sizeBytes) - 1;
         const res = await this.client.send(
           new UploadPartCopyCommand({ Bucket: this.name, Key: to, UploadId, PartNumber: n, CopySource: copySource(this.name, from), CopySourceRange: `bytes=${start}-${end}` }),
         );
@@ -120,6 +125,31 @@ export class Bucket {
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
     return { objects, prefixes };
+  }
+
+  /**
+   * Aborts the multipart uploads below `prefix` that were never completed. An S3 API without
+   * ListMultipartUploads (s3rver) has none to list: nothing to do there.
+   */
+  async abortUploads(prefix: string): Promise<void> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      let res;
+      try {
+        res = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.name, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+      } catch (err) {
+        if (awsCode(err) === 'NotImplemented') return;
+        throw err;
+      }
+      for (const u of res.Uploads ?? []) {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: u.Key, UploadId: u.UploadId })).catch((err) => {
+          if (awsCode(err) !== 'NoSuchUpload') throw err;
+        });
+      }
+      keyMarker = res.IsTruncated ? res.NextKeyMarker : undefined;
+      uploadIdMarker = res.IsTruncated ? res.NextUploadIdMarker : undefined;
+    } while (keyMarker);
   }
 
   /** Whether any object lies below `prefix` (other than `except`). */

@@ -24,14 +24,6 @@ export class KeyLayout {
     return path === '' ? this.base : `${this.base}${path}/`;
   }
 
-  /** The tracked path of a key below the base, or null for the service's own keys and foreign ones. */
-  pathOf(key: string): string | null {
-    if (!key.startsWith(this.base)) return null;
-    const rel = key.slice(this.base.length).replace(/\/$/, '');
-    if (rel === '' || rel === RESERVED_DIR || rel.startsWith(`${RESERVED_DIR}/`)) return null;
-    return rel;
-  }
-
   get stagingRoot(): string {
     return `${this.base}${RESERVED_DIR}/staging/`;
   }
