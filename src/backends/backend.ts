@@ -33,6 +33,14 @@ export interface StagedContent {
   sha256: string;
 }
 
+/** One entry of a tree staged from elsewhere (another backend): its path below the tree's top ('' is the top). */
+export interface StagedEntry {
+  path: string;
+  kind: 'file' | 'directory';
+  /** A file's bytes. */
+  content?: AsyncIterable<Uint8Array>;
+}
+
 export interface StageOptions {
   /** Refuse (RESOURCE_EXHAUSTED, reason UPLOAD_TOO_LARGE) once more bytes than this arrive. */
   maxBytes?: number;
@@ -74,6 +82,11 @@ export interface Backend {
   stage(key: string, chunks: AsyncIterable<Uint8Array>, options?: StageOptions): Promise<StagedContent>;
   /** Copies the file or directory tree at `path` into staging object `key`; durable on return. */
   stageCopy(path: string, key: string): Promise<void>;
+  /**
+   * Stages a directory tree given entry by entry (parents before children; the top first) as staging
+   * object `key`, as stageCopy would have staged it; durable on return. On failure nothing is left.
+   */
+  stageTree(key: string, entries: AsyncIterable<StagedEntry>): Promise<void>;
   /** Atomically makes staging object `key` visible at `path`, replacing a file there; durable on return (see DiskStep). */
   publish(key: string, path: string, step?: DiskStep): Promise<void>;
   /** Atomically moves what is at `path` into staging object `key` (a delete that can still be undone). */
@@ -127,3 +140,6 @@ export interface Backend {
   /** An interrupted unpublish(path, key). */
   settleUnpublish(path: string, key: string): Promise<void>;
 }
+
+/** No bytes: an empty file's content. */
+export async function* noContent(): AsyncGenerator<Uint8Array> {}

@@ -8,7 +8,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, realpath, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Backend, DiskStep, EntryStat, IntentListing, ReadOptions, StagedContent, StageOptions } from './backend.js';
+import { noContent, type Backend, type DiskStep, type EntryStat, type IntentListing, type ReadOptions, type StagedContent, type StagedEntry, type StageOptions } from './backend.js';
 import { failedPrecondition, invalidArgument, resourceExhausted, unavailable } from '../errors/domain-error.js';
 import { Jail, lstatOrNull, RESERVED_DIR, type Resolved } from './local/containment.js';
 import { sharedRealpath } from './local/shared-realpath.js';
@@ -181,6 +181,36 @@ export class LocalBackend implements Backend {
 
   async stagingExists(key: string): Promise<boolean> {
     return (await lstatOrNull(await this.stagingPath(key))) !== null;
+  }
+
+  async stageTree(key: string, entries: AsyncIterable<StagedEntry>): Promise<void> {
+    const dst = await this.freshStagingPath(key);
+    const dirs: string[] = [];
+    let current = key;
+    try {
+      for await (const e of entries) {
+        current = e.path;
+        const abs = e.path === '' ? dst : join(dst, e.path);
+        if (e.kind === 'directory') {
+          await mkdir(abs);
+          dirs.push(abs);
+          continue;
+        }
+        const fh = await open(abs, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+        try {
+          await writeHashed(fh, e.content ?? noContent(), undefined, () => new Error('unreachable'));
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+      }
+      // Each directory's entries, then the tree's own entry in staging: durable before publish.
+      await Promise.all(dirs.map(syncDirectory));
+      await syncDirectory(dirname(dst));
+    } catch (err) {
+      await rm(dst, { recursive: true, force: true }).catch(() => undefined);
+      throw E.fsError(err, this.subject(current === key ? key : current, current === key));
+    }
   }
 
   async discard(key: string): Promise<void> {

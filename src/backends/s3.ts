@@ -9,7 +9,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { Backend, DiskStep, EntryStat, IntentListing, ReadOptions, StagedContent, StageOptions } from './backend.js';
+import { noContent, type Backend, type DiskStep, type EntryStat, type IntentListing, type ReadOptions, type StagedContent, type StagedEntry, type StageOptions } from './backend.js';
 import { failedPrecondition, invalidArgument, resourceExhausted, unavailable } from '../errors/domain-error.js';
 import { parentOf, S3_LIMITS, type PathLimits } from '../paths/index.js';
 import * as E from './errors.js';
@@ -132,16 +132,12 @@ export class S3Backend implements Backend {
         maxBytes: String(maxBytes),
       });
     if (await this.stagingExists(key)) throw E.pathExists(this.subject(key, true), 'staging key already in use; take a new one from newStagingKey()');
-    const body = hashedBody(chunks, maxBytes, tooLarge);
-    const partSize = Math.max(MIN_PART, Math.ceil((maxBytes ?? 0) / MAX_PARTS));
+    let written;
     try {
-      await new Upload({ client: this.bucket.client, params: { Bucket: this.bucket.name, Key: object, Body: body.stream }, partSize, queueSize: PARTS_IN_FLIGHT }).done();
+      written = await this.upload(object, chunks, maxBytes, tooLarge);
     } catch (err) {
-      // lib-storage aborts a multipart upload itself; if the abort fails, its error replaces the cause.
-      await this.bucket.delete(object).catch(() => undefined);
-      throw s3Error(body.failure() ?? err, this.subject(key, true), this.bucket.name);
+      throw s3Error(err, this.subject(key, true), this.bucket.name);
     }
-    const written = body.result();
     this.stagedHashes.set(key, written.sha256);
     return { key, ...written };
   }
@@ -160,6 +156,24 @@ export class S3Backend implements Backend {
         throw err;
       }
     });
+  }
+
+  async stageTree(key: string, entries: AsyncIterable<StagedEntry>): Promise<void> {
+    const staged = this.stagedKey(key);
+    if (await this.stagingExists(key)) throw E.pathExists(this.subject(key, true), 'staging key already in use; take a new one from newStagingKey()');
+    try {
+      await this.guard(key, async () => {
+        for await (const e of entries) {
+          if (e.path === '') continue; // the top's marker comes last: it says the tree is whole
+          if (e.kind === 'directory') await this.bucket.put(`${staged}/${e.path}/`, '');
+          else await this.upload(`${staged}/${e.path}`, e.content ?? noContent());
+        }
+        await this.bucket.put(`${staged}/`, '');
+      }, true);
+    } catch (err) {
+      await this.discard(key).catch(() => undefined);
+      throw err;
+    }
   }
 
   async publish(key: string, path: string, _step: DiskStep = {}): Promise<void> {
@@ -379,6 +393,23 @@ export class S3Backend implements Backend {
   private async settleTree(from: string, to: string): Promise<void> {
     if (await this.bucket.head(to)) await this.deleteAll(from);
     else if (await this.bucket.anyBelow(to)) await this.deleteAll(to);
+  }
+
+  /**
+   * Streams `chunks` into object `key` (one PutObject below the part size, multipart above), hashed on
+   * the way; on failure nothing is left there. Throws the source's own failure rather than the SDK's.
+   */
+  private async upload(key: string, chunks: AsyncIterable<Uint8Array>, maxBytes?: number, tooLarge: () => Error = () => new Error('too large')) {
+    const body = hashedBody(chunks, maxBytes, tooLarge);
+    const partSize = Math.max(MIN_PART, Math.ceil((maxBytes ?? 0) / MAX_PARTS));
+    try {
+      await new Upload({ client: this.bucket.client, params: { Bucket: this.bucket.name, Key: key, Body: body.stream }, partSize, queueSize: PARTS_IN_FLIGHT }).done();
+    } catch (err) {
+      // lib-storage aborts a multipart upload itself; if the abort fails, its error replaces the cause.
+      await this.bucket.delete(key).catch(() => undefined);
+      throw body.failure() ?? err;
+    }
+    return body.result();
   }
 
   /** Both objects exist with the same bytes (compared by size, then by their sha256). */

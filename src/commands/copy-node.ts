@@ -9,6 +9,7 @@ import { CreatedDirs, settlePlannedDirs } from './directories.js';
 import { requireHeld, runJournalled, succeedRecovered, type CommandResult } from './journalled.js';
 import { nodeCopied, nodeCreated } from '../events/change-events.js';
 import { crashPoint } from './crash-points.js';
+import { stageAcross } from './cross-backend.js';
 import type { Actor, Services } from './services.js';
 import { lockTransfer, replayTransfer, transferAddresses, transferEvents, transferSpec, type TransferInput } from './transfer.js';
 
@@ -31,7 +32,8 @@ export async function copyNodeCommand(svc: Services, actor: Actor, req: Transfer
             // Rows first: the live-path unique index decides a race for the target before any I/O.
             const gone = replaced ? await nodes.deleteSubtree(tx, replaced, journalId) : null;
             const copy = await nodes.copySubtree(tx, node, { backendId: dst.backendId, path: dst.path, name: baseName(dst.path), parentId: parent.id }, journalId);
-            await backend.stageCopy(src.path, key);
+            if (src.backendId === dst.backendId) await backend.stageCopy(src.path, key);
+            else await stageAcross(tx, node, src.entry.backend, backend, key);
             crashPoint('copy:after-stage');
             await requireHeld(tx, src.backendId, journalId);
             await backend.publish(key, dst.path);

@@ -7,6 +7,7 @@ import { CreatedDirs, settlePlannedDirs } from './directories.js';
 import { runJournalled, succeedRecovered, type CommandResult } from './journalled.js';
 import { nodeCreated, nodeMoved } from '../events/change-events.js';
 import { crashPoint } from './crash-points.js';
+import { moveAcrossCommand, recoverMoveAcross } from './move-across.js';
 import type { Actor, Services } from './services.js';
 import { lockTransfer, replayTransfer, transferAddresses, transferEvents, transferSpec, type TransferInput } from './transfer.js';
 
@@ -14,6 +15,7 @@ export async function moveNodeCommand(svc: Services, actor: Actor, req: Transfer
   const replay = await replayTransfer(svc, actor, 'MoveNode', req);
   if (replay) return replay;
   const { src, dst } = await transferAddresses(svc, req, 'moved');
+  if (src.backendId !== dst.backendId) return moveAcrossCommand(svc, actor, req, src, dst);
   const created = new CreatedDirs();
   return runJournalled(
     svc,
@@ -38,7 +40,8 @@ export async function moveNodeCommand(svc: Services, actor: Actor, req: Transfer
   );
 }
 
-export async function recoverMoveNode(svc: Services, tx: Executor, e: JournalRecord): Promise<void> {
+export async function recoverMoveNode(svc: Services, tx: Executor, e: JournalRecord): Promise<void | (() => Promise<void>)> {
+  if (e.targetBackendId && e.targetBackendId !== e.backendId) return recoverMoveAcross(svc, tx, e);
   const entry = svc.backends.get(e.backendId);
   const target = e.targetPath!;
   const dirs = (e.plan.dirs as string[]) ?? [];

@@ -2,7 +2,7 @@
 import type { Executor } from '../db/database.js';
 import * as nodes from '../db/nodes-repo.js';
 import type { Json, NodeRecord } from '../db/records.js';
-import { alreadyExists, invalidArgument, unimplemented } from '../errors/domain-error.js';
+import { alreadyExists, invalidArgument } from '../errors/domain-error.js';
 import { isSameOrDescendant } from '../paths/index.js';
 import { resolveAddress, validateAddress, type Address } from './addressing.js';
 import { checkVersion, requireFound, requireNotRoot, requireUsable, requireWritable } from './checks.js';
@@ -29,12 +29,9 @@ export async function transferAddresses(svc: Services, req: TransferInput, verb:
   if (!req.targetPath) throw invalidArgument('TARGET_PATH_REQUIRED', `target_path is required: where the node is to be ${verb}`);
   const targetBackendId = req.targetBackendId || src.backendId;
   const dst = validateAddress(svc, targetBackendId, req.targetPath, 'target_path');
-  if (dst.backendId !== src.backendId) {
-    throw unimplemented('CROSS_BACKEND_UNSUPPORTED', `nodes cannot yet be ${verb} across backends (${src.backendId} → ${dst.backendId})`);
-  }
   requireNotRoot(src.path, verb);
   requireNotRoot(dst.path, 'a target');
-  if (isSameOrDescendant(dst.path, src.path)) {
+  if (dst.backendId === src.backendId && isSameOrDescendant(dst.path, src.path)) {
     throw invalidArgument('TARGET_INSIDE_SOURCE', `"${src.path}" cannot be ${verb} to "${dst.path}", which is itself or lies inside it`);
   }
   requireWritable(dst.entry);

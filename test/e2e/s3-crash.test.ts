@@ -4,14 +4,15 @@
 // process, so it outlives the killed server as a real S3 would.
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { NodeKind } from '../../gen/filestore/v1/node.js';
 import { sha256, type TestClient } from '../support/client.js';
 import { listKeys, startS3, type S3Fixture } from '../support/s3.js';
 import { makeTestEnv, spawnServer, type SpawnedServer } from '../support/server.js';
-import { journalAll, STATUS } from './helpers.js';
+import { listTree } from '../support/observe.js';
+import { journalAll, stagingLeftovers, STATUS } from './helpers.js';
 
 let s3: S3Fixture;
 test.before(async () => {
@@ -22,35 +23,56 @@ test.after.always(async () => s3?.stop());
 interface Site {
   env: Record<string, string>;
   bucket: string;
+  /** Backend 2, a local directory, beside the S3 backend 1. */
+  localRoot: string;
   cleanup(): Promise<void>;
 }
 
 async function site(): Promise<Site> {
   const bucket = await s3.bucket();
   const env = await makeTestEnv();
+  const localRoot = path.join(env.dataDir, 'local');
+  await mkdir(localRoot);
   const file = path.join(env.dataDir, 'backends.yaml');
-  await writeFile(file, `backends:\n  - { id: 1, name: s3, kind: s3, bucket: ${bucket}, prefix: p, region: us-east-1, endpoint: "${s3.endpoint}", forcePathStyle: true }\n`);
-  return { env: { ...env.env, FILESTORE_BACKENDS_PATH: file }, bucket, cleanup: env.cleanup };
+  await writeFile(
+    file,
+    `backends:\n  - { id: 1, name: s3, kind: s3, bucket: ${bucket}, prefix: p, region: us-east-1, endpoint: "${s3.endpoint}", forcePathStyle: true }\n` +
+      `  - { id: 2, name: disk, kind: local, root: "${localRoot}" }\n`,
+  );
+  return { env: { ...env.env, FILESTORE_BACKENDS_PATH: file }, bucket, localRoot, cleanup: env.cleanup };
 }
 
-/** The API's tree and the bucket's, as "path/" and "path size sha256" lines. */
-async function trees(c: TestClient, bucket: string): Promise<{ api: string[]; stored: string[]; own: string[] }> {
+const entryLine = (path: string, bytes: Buffer) => `${path} ${bytes.length} ${sha256(bytes)}`;
+
+/**
+ * The API's trees of both backends and what they store, as "path/" and "path size sha256" lines (the
+ * local backend's prefixed "2:"), and what is left in the service's own areas.
+ */
+async function trees(c: TestClient, where: Site): Promise<{ api: string[]; stored: string[]; own: string[] }> {
   const api: string[] = [];
-  for (const msg of await c.walk({ path: '' })) {
-    for (const n of msg.nodes) api.push(n.kind === NodeKind.NODE_KIND_DIRECTORY ? `${n.path}/` : `${n.path} ${n.sizeBytes} ${n.sha256}`);
+  for (const backendId of [1, 2]) {
+    const tag = backendId === 2 ? '2:' : '';
+    for (const msg of await c.walk({ backendId, path: '' })) {
+      for (const n of msg.nodes) api.push(tag + (n.kind === NodeKind.NODE_KIND_DIRECTORY ? `${n.path}/` : `${n.path} ${n.sizeBytes} ${n.sha256}`));
+    }
   }
   const stored: string[] = [];
   const own: string[] = [];
-  for (const key of await listKeys(s3.client, bucket)) {
+  for (const key of await listKeys(s3.client, where.bucket)) {
     const rel = key.slice('p/'.length);
     if (rel.startsWith('.filestore/')) own.push(rel);
     else if (rel.endsWith('/')) stored.push(rel);
     else {
-      const got = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      const bytes = Buffer.from(await got.Body!.transformToByteArray());
-      stored.push(`${rel} ${bytes.length} ${sha256(bytes)}`);
+      const got = await s3.client.send(new GetObjectCommand({ Bucket: where.bucket, Key: key }));
+      stored.push(entryLine(rel, Buffer.from(await got.Body!.transformToByteArray())));
     }
   }
+  for (const l of await listTree(where.localRoot, { opaque: (r) => r === '.filestore' })) {
+    const [rel, kind, size, sha] = l.split('|');
+    if (rel === '.filestore') continue;
+    stored.push(`2:${kind === 'dir' ? `${rel}/` : `${rel} ${size} ${sha}`}`);
+  }
+  own.push(...(await stagingLeftovers(where.localRoot)).map((p) => `2:${p}`));
   return { api: api.sort(), stored: stored.sort(), own };
 }
 
@@ -65,7 +87,7 @@ interface Case {
 
 const ONE = Buffer.from('one');
 const TWO = randomBytes(9 * 1024 * 1024 + 1); // above the part size: a multipart upload
-const line = (p: string, b: Buffer) => `${p} ${b.length} ${sha256(b)}`;
+const line = entryLine;
 
 const cases: Case[] = [
   ...['write:before-publish', 'write:after-publish'].map((point) => ({
@@ -119,7 +141,7 @@ const makeTree = (n: number) => async (c: TestClient) => {
   const files = treeFiles(n);
   for (let i = 0; i < files.length; i += 16) await Promise.all(files.slice(i, i + 16).map((p) => c.write({ path: p }, Buffer.from(p))));
 };
-const SMALL = 40;
+const SMALL = 24;
 cases.push(
   {
     point: 's3:tree-mid-delete (MoveNode of 300 objects)',
@@ -151,6 +173,25 @@ cases.push(
   },
 );
 
+// Moves between the S3 backend (1) and the local one (2): staged on the target, published there, then
+// taken out of the source; killed after each step.
+cases.push(
+  ...['move:after-stage', 'move:after-publish', 'move:after-unpublish'].map((point) => ({
+    point: `${point} (a file, S3 → local)`,
+    setup: async (c: TestClient) => void (await c.write({ path: 'x.bin' }, TWO, 1024 * 1024)),
+    run: (c: TestClient) => c.fs('moveNode', { backendId: 1, path: 'x.bin', targetBackendId: 2, targetPath: 'x.bin' }),
+    old: [line('x.bin', TWO)],
+    new: [`2:${line('x.bin', TWO)}`],
+  })),
+  ...['move:after-publish', 's3:tree-mid-delete'].map((point) => ({
+    point: `${point} (a tree of ${SMALL} objects, S3 → local)`,
+    setup: makeTree(SMALL),
+    run: (c: TestClient) => c.fs('moveNode', { backendId: 1, path: 't', targetBackendId: 2, targetPath: 't' }),
+    old: treeLines('t', SMALL),
+    new: treeLines('t', SMALL).map((l) => `2:${l}`),
+  })),
+);
+
 // Three at a time: s3rver runs on this process's event loop, and every case starts three servers.
 let running = 0;
 const waiting: (() => void)[] = [];
@@ -177,7 +218,7 @@ for (const k of cases) {
       await t.throwsAsync(k.run(s.client)); // the server died inside the command
       await s.kill();
       s = await spawnServer(where.env);
-      const { api, stored, own } = await trees(s.client, where.bucket);
+      const { api, stored, own } = await trees(s.client, where);
       t.deepEqual(stored, api, 'bucket ≡ API');
       t.deepEqual(own, [], 'nothing left in staging or intents');
       t.true([[...k.old].sort(), [...k.new].sort()].some((want) => JSON.stringify(want) === JSON.stringify(api)), `old or new, not ${JSON.stringify(api)}`);

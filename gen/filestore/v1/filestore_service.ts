@@ -142,7 +142,10 @@ export interface MoveNodeRequest {
   backendId: number;
   path: string;
   nodeId: number;
-  /** 0 means the source's backend. */
+  /**
+   * 0 means the source's backend. Another backend (local or S3): the bytes stream through the service,
+   * each file checked against its recorded sha256; the node gets new ids there (docs/decisions/009).
+   */
   targetBackendId: number;
   targetPath: string;
   /** Replace an existing file at the target (never a directory). */
@@ -164,7 +167,10 @@ export interface CopyNodeRequest {
   backendId: number;
   path: string;
   nodeId: number;
-  /** 0 means the source's backend. */
+  /**
+   * 0 means the source's backend. Another backend (local or S3): the bytes stream through the service,
+   * each file checked against its recorded sha256; the node gets new ids there (docs/decisions/009).
+   */
   targetBackendId: number;
   targetPath: string;
   /** Replace an existing file at the target (never a directory). */
