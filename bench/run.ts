@@ -11,12 +11,13 @@
 //              load, and CreateDirectory c=16 with and without them (the real server only);
 //              last, rollups, on servers of its own with BullMQ in Redis: 16 writers in 16 subtrees with
 //              rollups off and on (twice), and a full recompute of a bulk-loaded 1,000,100-node tree;
-//              listing, on a server of its own: ListChildren of 10,000 entries, WalkTree of ~1,010,000 nodes
+//              listing, on a server of its own: ListChildren of 10,000 entries, WalkTree of ~1,010,000 nodes;
+//              s3, on a server of its own on an S3 backend (s3rver): upload and download against the raw SDK
 //
 // Every point runs against the twin and the real server with the same client, back to back.
 // Prints the tables, then one line of JSON. Env: FILESTORE_BENCH_SECONDS (per point, default 5),
 // FILESTORE_BENCH_DB=pglite, FILESTORE_BENCH_STREAM_MIB (256), FILESTORE_BENCH_STREAM_RUNS (3),
-// FILESTORE_BENCH_ONLY (streaming,unary,events,rollups,listing: a subset to run), FILESTORE_BENCH_REDIS_URL,
+// FILESTORE_BENCH_ONLY (streaming,unary,events,rollups,listing,s3: a subset to run), FILESTORE_BENCH_REDIS_URL,
 // FILESTORE_BENCH_ROLLUP_TREE (top,sub,files),
 // TEST_DATABASE_URL (admin connection, default postgres://postgres@127.0.0.1:5432/test).
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -41,6 +42,7 @@ import { eventsScenario } from './scenarios/events.js';
 import { getDirectoryPoint, getNodePoint } from './scenarios/get-node.js';
 import { listingScenario } from './scenarios/listing.js';
 import { rollupsScenario } from './scenarios/rollups.js';
+import { s3Scenario } from './scenarios/s3.js';
 import { startPeakWindow } from './scenarios/peak-rss.js';
 import { interleaved, type Transfer } from './scenarios/streaming.js';
 import { uploadTransfer } from './scenarios/upload.js';
@@ -84,6 +86,10 @@ async function measure(dataDir: string, results: Results): Promise<void> {
   else if (only.has('rollups')) {
     log('· rollups (servers of its own)');
     results.rollups = await rollupsScenario(settings, dataDir, log);
+  }
+  if (only.has('s3')) {
+    log('· S3 (a server of its own on an S3 backend, s3rver in a child process)');
+    results.s3 = await s3Scenario(settings, dataDir, log);
   }
   if (only.has('listing') && settings.db !== 'pg') log('· listing skipped: it needs PostgreSQL (FILESTORE_BENCH_DB=pglite)');
   else if (only.has('listing')) {

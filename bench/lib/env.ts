@@ -15,7 +15,7 @@ function positive(name: string, fallback: number, { integer = false, max = Numbe
 
 const seconds = positive('FILESTORE_BENCH_SECONDS', 5, { max: 600 });
 
-export const SECTIONS = ['streaming', 'unary', 'events', 'rollups', 'listing'] as const;
+export const SECTIONS = ['streaming', 'unary', 'events', 'rollups', 'listing', 's3'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** FILESTORE_BENCH_ONLY: a comma-separated subset of SECTIONS to run (default: all of them). */

@@ -3,12 +3,14 @@ import type { DiskResult } from '../baselines/disk.js';
 import type { EventsResult, Spread } from '../scenarios/events.js';
 import type { PeakRss } from '../scenarios/peak-rss.js';
 import type { ListingResult } from '../scenarios/listing.js';
+import type { S3Result } from '../scenarios/s3.js';
 import type { RollupsResult } from '../scenarios/rollups.js';
 import type { StreamResult } from '../scenarios/streaming.js';
 import type { LoopResult } from './closed-loop.js';
 import type { Settings } from './env.js';
 import type { CpuShare } from './proc.js';
 import { listingReport } from './report-listing.js';
+import { s3Report } from './report-s3.js';
 import { rollupsReport } from './report-rollups.js';
 import { fmtInt, fmtMiB, fmtMs, fmtPct, renderTable, round } from './table.js';
 import { EVENT_DELIVERY_P99_MAX_MS, EVENT_WRITERS_KEEP, PEAK_RSS_MAX_MIB, TARGETS } from './targets.js';
@@ -26,6 +28,7 @@ export interface Results {
   events?: EventsResult;
   rollups?: RollupsResult;
   listing?: ListingResult;
+  s3?: S3Result;
 }
 
 export const key = (name: string, c?: number) => (c === undefined ? name : `${name} c=${c}`);
@@ -230,6 +233,12 @@ export function report(results: Results, settings: Settings, meta: Record<string
     const { text, json: listingJson } = listingReport(results.listing);
     out.push(text, '');
     json.listing = listingJson;
+  }
+
+  if (results.s3) {
+    const { text, json: s3Json } = s3Report(results.s3, fmtCpu);
+    out.push(text, '');
+    json.s3 = s3Json;
   }
 
   out.push(

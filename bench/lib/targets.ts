@@ -29,3 +29,6 @@ export const ROLLUP_WRITERS_KEEP: RatioTarget = { min: 0.8, text: '≥ 80%' };
 export const LIST_CHILDREN_10K_MAX_MS = 200;
 /** WalkTree of a ~1,000,000-node backend: at least this many nodes per second, with flat server memory. */
 export const WALK_TREE_MIN_PER_SEC = 100_000;
+
+/** S3 upload and download through the server on an S3 backend: at least this share of the raw SDK's rate to the same S3 API. */
+export const S3_VS_RAW_SDK: RatioTarget = { min: 0.9, text: '≥ 90%' };

@@ -2,7 +2,6 @@
 import type { BackendConfig } from '../config/backends-file.js';
 import type { Backend } from './backend.js';
 import { LocalBackend } from './local.js';
-import { S3Backend } from './s3.js';
 
 export interface BackendHooks {
   /** Fault injection for tests (src/commands/crash-points.ts). */
@@ -15,7 +14,9 @@ export async function openBackend(config: BackendConfig, instanceId: string, hoo
     case 'local':
       backend = new LocalBackend({ id: config.id, root: config.root, instanceId, create: config.create });
       break;
-    case 's3':
+    case 's3': {
+      // Loaded only when a backend is on S3: the AWS SDK costs a process several MiB of memory.
+      const { S3Backend } = await import('./s3.js');
       backend = new S3Backend({
         id: config.id,
         bucket: config.bucket,
@@ -27,6 +28,7 @@ export async function openBackend(config: BackendConfig, instanceId: string, hoo
         crashPoint: hooks.crashPoint,
       });
       break;
+    }
   }
   await backend.open();
   return backend;

@@ -6,10 +6,9 @@ import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { NodeKind } from '../../gen/filestore/v1/node.js';
 import { sha256, type TestClient } from '../support/client.js';
-import { listKeys, startS3, type S3Fixture } from '../support/s3.js';
+import { startS3, storedLines, type S3Fixture } from '../support/s3.js';
 import { makeTestEnv, spawnServer, type SpawnedServer } from '../support/server.js';
 import { listTree } from '../support/observe.js';
 import { journalAll, stagingLeftovers, STATUS } from './helpers.js';
@@ -42,7 +41,7 @@ async function site(): Promise<Site> {
   return { env: { ...env.env, FILESTORE_BACKENDS_PATH: file }, bucket, localRoot, cleanup: env.cleanup };
 }
 
-const entryLine = (path: string, bytes: Buffer) => `${path} ${bytes.length} ${sha256(bytes)}`;
+const line = (path: string, bytes: Buffer) => `${path} ${bytes.length} ${sha256(bytes)}`;
 
 /**
  * The API's trees of both backends and what they store, as "path/" and "path size sha256" lines (the
@@ -56,17 +55,7 @@ async function trees(c: TestClient, where: Site): Promise<{ api: string[]; store
       for (const n of msg.nodes) api.push(tag + (n.kind === NodeKind.NODE_KIND_DIRECTORY ? `${n.path}/` : `${n.path} ${n.sizeBytes} ${n.sha256}`));
     }
   }
-  const stored: string[] = [];
-  const own: string[] = [];
-  for (const key of await listKeys(s3.client, where.bucket)) {
-    const rel = key.slice('p/'.length);
-    if (rel.startsWith('.filestore/')) own.push(rel);
-    else if (rel.endsWith('/')) stored.push(rel);
-    else {
-      const got = await s3.client.send(new GetObjectCommand({ Bucket: where.bucket, Key: key }));
-      stored.push(entryLine(rel, Buffer.from(await got.Body!.transformToByteArray())));
-    }
-  }
+  const { stored, own } = await storedLines(s3.client, where.bucket, 'p/');
   for (const l of await listTree(where.localRoot, { opaque: (r) => r === '.filestore' })) {
     const [rel, kind, size, sha] = l.split('|');
     if (rel === '.filestore') continue;
@@ -87,7 +76,6 @@ interface Case {
 
 const ONE = Buffer.from('one');
 const TWO = randomBytes(9 * 1024 * 1024 + 1); // above the part size: a multipart upload
-const line = entryLine;
 
 const cases: Case[] = [
   ...['write:before-publish', 'write:after-publish'].map((point) => ({

@@ -6,13 +6,12 @@ import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { status } from '@grpc/grpc-js';
 import { NodeKind, RollupState } from '../../gen/filestore/v1/node.js';
 import { errorReason, sha256 } from '../support/client.js';
 import { listTree } from '../support/observe.js';
 import { rollupsSettled } from '../support/rollups.js';
-import { listKeys, startS3, type S3Fixture } from '../support/s3.js';
+import { listKeys, startS3, storedLines, type S3Fixture } from '../support/s3.js';
 import { makeTestEnv, startTestServer, type TestServer } from '../support/server.js';
 
 let s3: S3Fixture;
@@ -56,20 +55,8 @@ async function storedTrees(t: ExecutionContext): Promise<void> {
     return kind === 'dir' ? `${rel}/` : `${rel} ${size} ${sha}`;
   }).sort();
   t.deepEqual(disk, await apiTree(1), 'local disk ≡ API');
-  const stored: string[] = [];
-  for (const key of await listKeys(s3.client, bucket, 'x/')) {
-    const rel = key.slice(2);
-    if (rel.startsWith('.filestore/')) {
-      t.fail(`left in the bucket: ${key}`);
-      continue;
-    }
-    if (rel.endsWith('/')) stored.push(rel);
-    else {
-      const got = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      const bytes = Buffer.from(await got.Body!.transformToByteArray());
-      stored.push(`${rel} ${bytes.length} ${sha256(bytes)}`);
-    }
-  }
+  const { stored, own } = await storedLines(s3.client, bucket, 'x/');
+  t.deepEqual(own, [], 'nothing left in the service\'s area of the bucket');
   t.deepEqual(stored.sort(), await apiTree(2), 'bucket ≡ API');
 }
 

@@ -5,12 +5,11 @@ import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { status } from '@grpc/grpc-js';
 import { NodeKind, RollupState } from '../../gen/filestore/v1/node.js';
 import { errorReason, sha256 } from '../support/client.js';
 import { rollupsSettled } from '../support/rollups.js';
-import { listKeys, startS3, type S3Fixture } from '../support/s3.js';
+import { listKeys, startS3, storedLines, type S3Fixture } from '../support/s3.js';
 import { makeTestEnv, startTestServer, type TestServer } from '../support/server.js';
 
 const PREFIX = 'tenants/a';
@@ -40,19 +39,8 @@ async function bucketMatchesApi(t: ExecutionContext): Promise<void> {
   for (const msg of await s.client.walk({ path: '' })) {
     for (const n of msg.nodes) api.push(n.kind === NodeKind.NODE_KIND_DIRECTORY ? `${n.path}/` : `${n.path} ${n.sizeBytes} ${n.sha256}`);
   }
-  const stored: string[] = [];
-  const own: string[] = [];
-  for (const key of await listKeys(s3.client, bucket)) {
-    t.true(key.startsWith(`${PREFIX}/`), `${key} is outside the prefix`);
-    const rel = key.slice(PREFIX.length + 1);
-    if (rel.startsWith('.filestore/')) own.push(rel);
-    else if (rel.endsWith('/')) stored.push(rel);
-    else {
-      const body = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      const bytes = Buffer.from(await body.Body!.transformToByteArray());
-      stored.push(`${rel} ${bytes.length} ${sha256(bytes)}`);
-    }
-  }
+  t.deepEqual(await listKeys(s3.client, bucket), await listKeys(s3.client, bucket, `${PREFIX}/`), 'nothing outside the prefix');
+  const { stored, own } = await storedLines(s3.client, bucket, `${PREFIX}/`);
   t.deepEqual(stored.sort(), api.sort(), 'bucket ≡ API');
   t.deepEqual(own, [], 'nothing left in staging or intents');
 }

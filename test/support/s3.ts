@@ -5,8 +5,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { createHash, randomBytes } from 'node:crypto';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 // @ts-expect-error s3rver ships no types
 import S3rver from 's3rver';
 // @ts-expect-error s3rver ships no types
@@ -68,4 +68,25 @@ export async function listKeys(client: S3Client, bucket: string, prefix = ''): P
     token = res.IsTruncated ? res.NextContinuationToken : undefined;
   } while (token);
   return keys.sort();
+}
+
+/**
+ * What a bucket stores below `prefix` (ending in "/"), as the API's trees are compared with it:
+ * "path/" for a directory marker, "path size sha256" for an object (its bytes read back); and the
+ * keys of the service's own area (.filestore/), apart.
+ */
+export async function storedLines(client: S3Client, bucket: string, prefix: string): Promise<{ stored: string[]; own: string[] }> {
+  const stored: string[] = [];
+  const own: string[] = [];
+  for (const key of await listKeys(client, bucket, prefix)) {
+    const rel = key.slice(prefix.length);
+    if (rel.startsWith('.filestore/')) own.push(rel);
+    else if (rel.endsWith('/')) stored.push(rel);
+    else {
+      const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const bytes = Buffer.from(await got.Body!.transformToByteArray());
+      stored.push(`${rel} ${bytes.length} ${createHash('sha256').update(bytes).digest('hex')}`);
+    }
+  }
+  return { stored: stored.sort(), own };
 }

@@ -1,10 +1,10 @@
-// The upload's body as the SDK reads it: the client's chunks, hashed and counted on the way, refused
-// once more than `maxBytes` arrive. The SDK pulls, so the client is read only as fast as S3 takes it.
+// The upload's body as the uploader reads it: the client's chunks, hashed and counted on the way,
+// refused once more than `maxBytes` arrive. The uploader pulls, so the client is read only as fast as
+// S3 takes it.
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
 
 export interface HashedBody {
-  stream: Readable;
+  chunks: AsyncIterable<Uint8Array>;
   /** Known once the stream has ended. */
   result(): { sizeBytes: number; sha256: string };
   /** What the source (or the size limit) failed with, if it did: the cause, whatever the SDK then reports. */
@@ -16,13 +16,13 @@ export function hashedBody(chunks: AsyncIterable<Uint8Array>, maxBytes: number |
   let size = 0;
   let digest: string | null = null;
   let failed: unknown;
-  async function* pass(): AsyncGenerator<Buffer> {
+  async function* pass(): AsyncGenerator<Uint8Array> {
     try {
       for await (const chunk of chunks) {
         size += chunk.byteLength;
         if (maxBytes !== undefined && size > maxBytes) throw tooLarge();
         hash.update(chunk);
-        yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        yield chunk;
       }
     } catch (err) {
       failed = err;
@@ -31,7 +31,7 @@ export function hashedBody(chunks: AsyncIterable<Uint8Array>, maxBytes: number |
     digest = hash.digest('hex');
   }
   return {
-    stream: Readable.from(pass(), { objectMode: false, highWaterMark: 64 * 1024 }),
+    chunks: pass(),
     failure: () => failed,
     result: () => {
       if (digest === null) throw new Error('the upload body was not read to its end');
