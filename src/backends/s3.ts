@@ -25,7 +25,7 @@ const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const MIN_PART = 8 * 1024 * 1024;
 const MAX_PARTS = 10_000;
 /**
- * Parts in flight per upload: memory per upload is (this + 1) parts. One: against s3rver two gained
+ * Parts in flight per upload (memory per upload is this many parts). One: against s3rver two gained
  * nothing, and cost the server 12 MiB more at its peak (test/e2e/memory-s3.test.ts, 1 GiB).
  */
 const PARTS_IN_FLIGHT = 1;

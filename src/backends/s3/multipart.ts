@@ -1,8 +1,9 @@
 // Streams bytes into one object: a single PutObject when they fit in one part, a multipart upload
-// otherwise, with at most `inFlight` parts uploading while the next one fills. Parts are filled in
-// place in a few reused buffers (no copies of whole parts, no garbage per part), so memory is about
-// (inFlight + 1) × partSize whatever the object's size, and the source is read only as fast as S3
-// takes the parts. Nothing is visible before the last call succeeds; on failure the upload is aborted.
+// otherwise, with at most `inFlight` parts uploading (with more than one, the next part fills while
+// the others upload). Parts are filled in place in reused buffers (no copies of whole parts, no
+// garbage per part), so memory is inFlight × partSize whatever the object's size, and the source is
+// read only as fast as S3 takes the parts. Nothing is visible before the last call succeeds; on
+// failure the upload is aborted.
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -18,7 +19,7 @@ export interface MultipartOptions {
 }
 
 export async function putStreamed(client: S3Client, bucket: string, key: string, chunks: AsyncIterable<Uint8Array>, o: MultipartOptions): Promise<void> {
-  const free: Buffer[] = []; // at most inFlight + 1 buffers are ever made
+  const free: Buffer[] = []; // at most inFlight buffers are ever made
   const take = () => free.pop() ?? Buffer.allocUnsafe(o.partSize);
   let uploadId: string | undefined;
   const parts: { PartNumber: number; ETag?: string }[] = [];
