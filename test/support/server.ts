@@ -8,7 +8,7 @@ import pino from 'pino';
 import { startApp, type App } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { TestClient } from './client.js';
-import { createTestDatabase, type TestDatabase } from './database.js';
+import { createTestDatabase, type TestDatabase, type TestDbKind } from './database.js';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -29,9 +29,10 @@ export interface TestEnv {
   cleanup(): Promise<void>;
 }
 
-export async function makeTestEnv(extra: Record<string, string> = {}): Promise<TestEnv> {
+/** `kind`: the database, when a test needs one kind whatever the suite's (default: FILESTORE_TEST_DB's). */
+export async function makeTestEnv(extra: Record<string, string> = {}, kind?: TestDbKind): Promise<TestEnv> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'filestore-test-'));
-  const db = await createTestDatabase();
+  const db = await createTestDatabase(kind);
   const env: Record<string, string> = {
     FILESTORE_DATA_DIR: dataDir,
     FILESTORE_GRPC_ADDR: '127.0.0.1:0',
