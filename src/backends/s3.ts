@@ -134,7 +134,7 @@ export class S3Backend implements Backend {
       resourceExhausted('UPLOAD_TOO_LARGE', `the upload is larger than the limit of ${maxBytes} bytes; send a smaller file or raise the limit.`, {
         maxBytes: String(maxBytes),
       });
-    if (await this.stagingExists(key)) throw E.pathExists(this.subject(key, true), 'staging key already in use; take a new one from newStagingKey()');
+    await this.requireFreshStagingKey(key);
     let written;
     try {
       written = await this.upload(object, chunks, maxBytes, tooLarge);
@@ -147,7 +147,7 @@ export class S3Backend implements Backend {
 
   async stageCopy(path: string, key: string): Promise<void> {
     const staged = this.stagedKey(key);
-    if (await this.stagingExists(key)) throw E.pathExists(this.subject(key, true), 'staging key already in use; take a new one from newStagingKey()');
+    await this.requireFreshStagingKey(key);
     await this.guard(path, async () => {
       const found = await this.statOf(path);
       if (!found) throw E.pathMissing(this.subject(path));
@@ -163,7 +163,7 @@ export class S3Backend implements Backend {
 
   async stageTree(key: string, entries: AsyncIterable<StagedEntry>): Promise<void> {
     const staged = this.stagedKey(key);
-    if (await this.stagingExists(key)) throw E.pathExists(this.subject(key, true), 'staging key already in use; take a new one from newStagingKey()');
+    await this.requireFreshStagingKey(key);
     try {
       await this.guard(key, async () => {
         for await (const e of entries) {
@@ -510,6 +510,11 @@ export class S3Backend implements Backend {
     await this.bucket.deleteMany(keys.slice(0, half));
     this.crashPoint('s3:tree-mid-delete');
     await this.bucket.deleteMany(keys.slice(half));
+  }
+
+  /** Like the local backend's O_EXCL: a staging key must not be in use yet. */
+  private async requireFreshStagingKey(key: string): Promise<void> {
+    if (await this.stagingExists(key)) throw E.pathExists(this.subject(key, true), 'staging key already in use; take a new one from newStagingKey()');
   }
 
   private stagedKey(key: string): string {
